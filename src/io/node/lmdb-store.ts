@@ -1,0 +1,87 @@
+// KvStore on LMDB (the `lmdb` package). Sync stays on and overlapping sync off:
+// a transaction's promise resolves only once LMDB has fsynced it (Garage lost
+// LMDB files to unclean shutdowns with sync relaxed).
+
+import { open } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
+import { toBuffer } from '../../stdx/bytes.js';
+import type { KvEntry, KvStore, KvTransaction, ScanOptions } from '../kv-store.js';
+
+export interface LmdbStoreOptions {
+  readonly path: string;
+  readonly mapSizeBytes?: number;
+}
+
+export class LmdbStore implements KvStore {
+  private readonly root: RootDatabase<Buffer, Buffer>;
+  private readonly db: Database<Buffer, Buffer>;
+
+  constructor(options: LmdbStoreOptions) {
+    this.root = open<Buffer, Buffer>({
+      path: options.path,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      compression: false,
+      noSync: false,
+      overlappingSync: false,
+      mapSize: options.mapSizeBytes ?? 64 * 1024 * 1024 * 1024,
+    });
+    this.db = this.root;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    return this.db.get(toBuffer(key));
+  }
+
+  *scan(options: ScanOptions): Iterable<KvEntry> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    let yielded = 0;
+    if (options.reverse === true) {
+      // lmdb's reverse range runs from `start` (inclusive, the high end) down to
+      // `end` (exclusive, the low end); ours is [start, end) walked backwards.
+      const range = this.db.getRange({
+        ...(options.end === undefined ? {} : { start: toBuffer(options.end) }),
+        ...(options.start === undefined ? {} : { end: toBuffer(options.start) }),
+        reverse: true,
+      });
+      for (const { key, value } of range) {
+        if (yielded >= limit) return;
+        if (options.end !== undefined && Buffer.compare(key, options.end) >= 0) continue;
+        yielded++;
+        yield { key, value };
+      }
+      if (options.start !== undefined && yielded < limit) {
+        const value = this.db.get(toBuffer(options.start));
+        if (value !== undefined) yield { key: options.start, value };
+      }
+      return;
+    }
+    const range = this.db.getRange({
+      ...(options.start === undefined ? {} : { start: toBuffer(options.start) }),
+      ...(options.end === undefined ? {} : { end: toBuffer(options.end) }),
+    });
+    for (const { key, value } of range) {
+      if (yielded >= limit) return;
+      yielded++;
+      yield { key, value };
+    }
+  }
+
+  transact<T>(body: (transaction: KvTransaction) => T): Promise<T> {
+    const transaction: KvTransaction = {
+      get: (key) => this.get(key),
+      scan: (options) => this.scan(options),
+      put: (key, value) => {
+        this.db.putSync(toBuffer(key), toBuffer(value));
+      },
+      delete: (key) => {
+        this.db.removeSync(toBuffer(key));
+      },
+    };
+    return this.db.transaction(() => body(transaction));
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}
