@@ -7,6 +7,8 @@ import type { Database, RootDatabase } from 'lmdb';
 import { toBuffer } from '../../stdx/bytes.js';
 import type { KvEntry, KvStore, KvTransaction, ScanOptions } from '../kv-store.js';
 
+const lowestKey = Uint8Array.of(0);
+
 export interface LmdbStoreOptions {
   readonly path: string;
   readonly mapSizeBytes?: number;
@@ -37,11 +39,18 @@ export class LmdbStore implements KvStore {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     let yielded = 0;
     if (options.reverse === true) {
+      // LMDB keys are never empty, so [0x00] is the lowest key there can be;
+      // lmdb's own default low end for a reverse range excludes it.
+      const start = options.start ?? lowestKey;
+      // [start, end) is empty when start >= end; the read of `start` below
+      // must not bring it back.
+      if (options.end !== undefined && Buffer.compare(start, options.end) >= 0) return;
       // lmdb's reverse range runs from `start` (inclusive, the high end) down to
-      // `end` (exclusive, the low end); ours is [start, end) walked backwards.
+      // `end` (exclusive, the low end); ours is [start, end) walked backwards,
+      // so our `start` is read on its own at the end.
       const range = this.db.getRange({
         ...(options.end === undefined ? {} : { start: toBuffer(options.end) }),
-        ...(options.start === undefined ? {} : { end: toBuffer(options.start) }),
+        end: toBuffer(start),
         reverse: true,
       });
       for (const { key, value } of range) {
@@ -50,9 +59,9 @@ export class LmdbStore implements KvStore {
         yielded++;
         yield { key, value };
       }
-      if (options.start !== undefined && yielded < limit) {
-        const value = this.db.get(toBuffer(options.start));
-        if (value !== undefined) yield { key: options.start, value };
+      if (yielded < limit) {
+        const value = this.db.get(toBuffer(start));
+        if (value !== undefined) yield { key: Buffer.from(start), value };
       }
       return;
     }
@@ -78,7 +87,9 @@ export class LmdbStore implements KvStore {
         this.db.removeSync(toBuffer(key));
       },
     };
-    return this.db.transaction(() => body(transaction));
+    // A child transaction, not `transaction`: lmdb commits whatever a throwing
+    // `transaction` callback already wrote; a child transaction is aborted.
+    return this.db.childTransaction(() => body(transaction));
   }
 
   async close(): Promise<void> {

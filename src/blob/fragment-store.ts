@@ -1,0 +1,394 @@
+// FragmentStore: the fragments of one blob node on its local drive folders,
+// written only against the Disk seam so the simulator can run it and lose
+// whatever was not synced. Layout on each drive:
+//   <drive>/fragments/<first 2 chars of id>/<id>   published fragments
+//   <drive>/tmp/<id>.<n>.tmp                       writers in progress
+// Fragments appear by rename only (see FragmentWriter), so a reader never
+// sees half a fragment; every read checks the header and each block's CRC32C
+// and throws rather than return bad bytes.
+//
+// Reads go through openFragment/closeFragment: an open file with its decoded
+// header and layout. A cache of open handles would slot in there.
+
+import posix from 'node:path/posix';
+import { DiskError } from '../io/disk.js';
+import type { Disk, DiskFile } from '../io/disk.js';
+import { silentLogger } from '../io/logger.js';
+import type { Logger } from '../io/logger.js';
+import { assert } from '../stdx/assert.js';
+import { FragmentError, throwAsFragmentError } from './fragment-error.js';
+import {
+  blockChecksumBytes,
+  blockOffsetBytes,
+  blockStrideBytes,
+  decodeHeader,
+  fragmentFormatVersion,
+  fragmentHeaderBytes,
+  fragmentLayout,
+  isFragmentId,
+  isValidBlockSize,
+  verifyBlock,
+} from './fragment-format.js';
+import type { FragmentHeader } from './fragment-format.js';
+import { FragmentWriter } from './fragment-writer.js';
+
+/** Most writers open at once in one store (each holds a file and a temp name). */
+export const fragmentWritersMax = 4096;
+/** Largest span one readBlocks call may read (one buffer); above one max block. */
+export const readSpanBytesMax = 64 * 1024 * 1024;
+/** Prefix folders per drive: two characters of [0-9a-z-]. */
+const prefixFoldersMax = 37 * 37;
+/** Temp names tried before giving up (only collides with unswept debris). */
+const temporaryNameAttemptsMax = 16;
+
+export interface DriveFolder {
+  readonly id: number;
+  readonly path: string;
+}
+
+export interface FragmentStoreOptions {
+  readonly disk: Disk;
+  readonly drives: readonly DriveFolder[];
+  readonly logger?: Logger;
+}
+
+export interface DriveStat {
+  readonly freeBytes: number;
+  readonly totalBytes: number;
+}
+
+interface Drive {
+  readonly id: number;
+  readonly path: string;
+  readonly fragmentsPath: string;
+  readonly temporaryPath: string;
+  /** Prefix folders known to exist durably (created and parent synced). */
+  readonly durablePrefixes: Set<string>;
+}
+
+/** An open fragment with its verified header and layout: what a handle cache would hold. */
+interface OpenFragment {
+  readonly file: DiskFile;
+  readonly label: string;
+  readonly header: FragmentHeader;
+  readonly blockCount: number;
+  readonly fileSizeBytes: number;
+}
+
+export class FragmentStore {
+  private readonly disk: Disk;
+  private readonly logger: Logger;
+  private readonly drives = new Map<number, Drive>();
+  /** Temp files of live writers, which a sweep must not remove. */
+  private readonly liveTemporaryPaths = new Set<string>();
+  private temporarySequence = 0;
+
+  constructor(options: FragmentStoreOptions) {
+    assert(options.drives.length >= 1, 'FragmentStore needs at least one drive');
+    this.disk = options.disk;
+    this.logger = options.logger ?? silentLogger;
+    for (const { id, path } of options.drives) {
+      assert(Number.isSafeInteger(id) && id >= 0, `Bad drive id ${id}`);
+      assert(!this.drives.has(id), `Drive id ${id} listed twice`);
+      assert(posix.isAbsolute(path), `Drive ${id} path "${path}" is not absolute`);
+      const root = posix.normalize(path);
+      this.drives.set(id, {
+        id,
+        path: root,
+        fragmentsPath: posix.join(root, 'fragments'),
+        temporaryPath: posix.join(root, 'tmp'),
+        durablePrefixes: new Set(),
+      });
+    }
+  }
+
+  /** Creates the drive folders and removes temp files left by a crash. */
+  async init(): Promise<void> {
+    for (const drive of this.drives.values()) {
+      try {
+        await this.disk.mkdirp(drive.fragmentsPath);
+        await this.disk.mkdirp(drive.temporaryPath);
+        await this.disk.syncDirectory(drive.path);
+      } catch (error) {
+        throwAsFragmentError(error, `Drive ${drive.id}: creating folders under "${drive.path}"`, 'io');
+      }
+    }
+    const swept = await this.sweepTemporaryFiles();
+    if (swept > 0) this.logger.log('info', 'blob: removed leftover temp fragment files', { count: swept });
+  }
+
+  /** Deletes every temp file not owned by a live writer; returns how many. */
+  async sweepTemporaryFiles(): Promise<number> {
+    let removed = 0;
+    for (const drive of this.drives.values()) {
+      removed += await this.sweepDrive(drive);
+    }
+    return removed;
+  }
+
+  private async sweepDrive(drive: Drive): Promise<number> {
+    const what = `Drive ${drive.id}: sweeping "${drive.temporaryPath}"`;
+    let removed = 0;
+    try {
+      const names = await this.disk.readdir(drive.temporaryPath);
+      for (const name of names) {
+        const path = posix.join(drive.temporaryPath, name);
+        if (this.liveTemporaryPaths.has(path)) continue;
+        if (await this.unlinkIfPresent(path)) removed += 1;
+      }
+      if (removed > 0) await this.disk.syncDirectory(drive.temporaryPath);
+    } catch (error) {
+      throwAsFragmentError(error, what, 'io');
+    }
+    return removed;
+  }
+
+  async createWriter(driveId: number, fragmentId: string, blockSizeBytes: number): Promise<FragmentWriter> {
+    const drive = this.drive(driveId);
+    assertFragmentId(fragmentId);
+    assert(isValidBlockSize(blockSizeBytes), `Bad block size ${blockSizeBytes}`);
+    assert(this.liveTemporaryPaths.size < fragmentWritersMax, `More than ${fragmentWritersMax} fragment writers`);
+    const label = fragmentLabel(drive, fragmentId);
+    const finalDirectory = await this.ensurePrefixFolder(drive, fragmentId, label);
+    const { file, temporaryPath } = await this.createTemporaryFile(drive, fragmentId, label);
+    const header = { formatVersion: fragmentFormatVersion, headerBytes: fragmentHeaderBytes, fragmentId, blockSizeBytes };
+    return new FragmentWriter({
+      disk: this.disk,
+      file,
+      header,
+      temporaryPath,
+      finalPath: posix.join(finalDirectory, fragmentId),
+      finalDirectory,
+      label,
+      release: () => this.liveTemporaryPaths.delete(temporaryPath),
+    });
+  }
+
+  private async createTemporaryFile(drive: Drive, fragmentId: string, label: string): Promise<{ file: DiskFile; temporaryPath: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const temporaryPath = posix.join(drive.temporaryPath, `${fragmentId}.${this.temporarySequence++}.tmp`);
+      this.liveTemporaryPaths.add(temporaryPath);
+      try {
+        const file = await this.disk.open(temporaryPath, 'create');
+        return { file, temporaryPath };
+      } catch (error) {
+        this.liveTemporaryPaths.delete(temporaryPath);
+        const retry = error instanceof DiskError && error.code === 'exists' && attempt < temporaryNameAttemptsMax;
+        if (!retry) throwAsFragmentError(error, `${label}: creating temp file`, 'io');
+      }
+    }
+  }
+
+  /** Makes sure the fragment's prefix folder exists and its creation is durable. */
+  private async ensurePrefixFolder(drive: Drive, fragmentId: string, label: string): Promise<string> {
+    const prefix = fragmentId.slice(0, 2);
+    const folder = posix.join(drive.fragmentsPath, prefix);
+    if (drive.durablePrefixes.has(prefix)) return folder;
+    try {
+      await this.disk.mkdirp(folder);
+      await this.disk.syncDirectory(drive.fragmentsPath);
+    } catch (error) {
+      throwAsFragmentError(error, `${label}: creating folder "${folder}"`, 'io');
+    }
+    drive.durablePrefixes.add(prefix);
+    assert(drive.durablePrefixes.size <= prefixFoldersMax, `Drive ${drive.id}: too many prefix folders`);
+    return folder;
+  }
+
+  /**
+   * Reads blocks firstBlock .. firstBlock + blockCount - 1 with one positional
+   * read and verifies each. The returned buffers are views into one buffer.
+   */
+  async readBlocks(driveId: number, fragmentId: string, firstBlock: number, blockCount: number): Promise<Buffer[]> {
+    const drive = this.drive(driveId);
+    assertFragmentId(fragmentId);
+    assert(Number.isSafeInteger(firstBlock) && firstBlock >= 0, `Bad first block ${firstBlock}`);
+    assert(Number.isSafeInteger(blockCount) && blockCount >= 1, `Bad block count ${blockCount}`);
+    const fragment = await this.openFragment(drive, fragmentId);
+    try {
+      return await this.readSpan(fragment, firstBlock, blockCount);
+    } finally {
+      await closeReadOnly(fragment.file);
+    }
+  }
+
+  private async openFragment(drive: Drive, fragmentId: string): Promise<OpenFragment> {
+    const label = fragmentLabel(drive, fragmentId);
+    let file: DiskFile;
+    try {
+      file = await this.disk.open(this.fragmentPath(drive, fragmentId), 'read');
+    } catch (error) {
+      throwAsFragmentError(error, `${label}: opening`);
+    }
+    try {
+      return await readLayout(file, label, fragmentId);
+    } catch (error) {
+      await closeReadOnly(file);
+      throw error;
+    }
+  }
+
+  private async readSpan(fragment: OpenFragment, firstBlock: number, blockCount: number): Promise<Buffer[]> {
+    const { header, label } = fragment;
+    const lastBlock = firstBlock + blockCount - 1;
+    if (lastBlock >= fragment.blockCount) {
+      throw new FragmentError('corrupt', `${label}: holds ${fragment.blockCount} blocks, read asked for blocks ${firstBlock}..${lastBlock}`);
+    }
+    const spanStart = blockOffsetBytes(header, firstBlock);
+    const spanEnd = lastBlock === fragment.blockCount - 1 ? fragment.fileSizeBytes : blockOffsetBytes(header, lastBlock + 1);
+    assert(spanEnd - spanStart <= readSpanBytesMax, `${label}: read of ${spanEnd - spanStart} bytes exceeds ${readSpanBytesMax}`);
+    const span = Buffer.alloc(spanEnd - spanStart);
+    await readExactly(fragment.file, span, spanStart, `${label}: reading blocks ${firstBlock}..${lastBlock}`);
+    const stride = blockStrideBytes(header);
+    const blocks: Buffer[] = [];
+    for (let index = 0; index < blockCount; index++) {
+      const frame = span.subarray(index * stride, Math.min((index + 1) * stride, span.length));
+      const result = verifyBlock(frame);
+      if (result.status === 'corrupt') {
+        const sums = `stored ${hex32(result.storedChecksum)}, computed ${hex32(result.computedChecksum)}`;
+        throw new FragmentError('corrupt', `${label}: block ${firstBlock + index} checksum mismatch (${sums})`);
+      }
+      blocks.push(result.data);
+    }
+    assert(blocks.length === blockCount);
+    return blocks;
+  }
+
+  /** Removes a fragment durably; false if it was not there. */
+  async delete(driveId: number, fragmentId: string): Promise<boolean> {
+    const drive = this.drive(driveId);
+    assertFragmentId(fragmentId);
+    const path = this.fragmentPath(drive, fragmentId);
+    try {
+      if (!(await this.unlinkIfPresent(path))) return false;
+      await this.disk.syncDirectory(posix.dirname(path));
+    } catch (error) {
+      throwAsFragmentError(error, `${fragmentLabel(drive, fragmentId)}: deleting`, 'io');
+    }
+    return true;
+  }
+
+  async has(driveId: number, fragmentId: string): Promise<boolean> {
+    const drive = this.drive(driveId);
+    assertFragmentId(fragmentId);
+    try {
+      const stat = await this.disk.stat(this.fragmentPath(drive, fragmentId));
+      return stat !== undefined && !stat.isDirectory;
+    } catch (error) {
+      throwAsFragmentError(error, `${fragmentLabel(drive, fragmentId)}: stat`, 'io');
+    }
+  }
+
+  /** Every fragment id on a drive, in byte order (one prefix folder listed at a time). */
+  async *list(driveId: number): AsyncGenerator<string, void, undefined> {
+    const drive = this.drive(driveId);
+    const prefixes = await this.readFolder(drive, drive.fragmentsPath);
+    for (const prefix of prefixes) {
+      if (prefix.length !== 2) continue;
+      const names = await this.readFolder(drive, posix.join(drive.fragmentsPath, prefix));
+      for (const name of names) {
+        if (isFragmentId(name) && name.startsWith(prefix)) yield name;
+      }
+    }
+  }
+
+  async stat(driveId: number): Promise<DriveStat> {
+    const drive = this.drive(driveId);
+    try {
+      const { freeBytes, totalBytes } = await this.disk.capacity(drive.path);
+      return { freeBytes, totalBytes };
+    } catch (error) {
+      throwAsFragmentError(error, `Drive ${drive.id}: capacity of "${drive.path}"`, 'io');
+    }
+  }
+
+  private async readFolder(drive: Drive, folder: string): Promise<string[]> {
+    try {
+      const names = await this.disk.readdir(folder);
+      return names.sort();
+    } catch (error) {
+      throwAsFragmentError(error, `Drive ${drive.id}: listing "${folder}"`, 'io');
+    }
+  }
+
+  private async unlinkIfPresent(path: string): Promise<boolean> {
+    try {
+      await this.disk.unlink(path);
+      return true;
+    } catch (error) {
+      if (error instanceof DiskError && error.code === 'not_found') return false;
+      throw error;
+    }
+  }
+
+  private drive(driveId: number): Drive {
+    const drive = this.drives.get(driveId);
+    assert(drive !== undefined, `Unknown drive id ${driveId}`);
+    return drive;
+  }
+
+  private fragmentPath(drive: Drive, fragmentId: string): string {
+    return posix.join(drive.fragmentsPath, fragmentId.slice(0, 2), fragmentId);
+  }
+}
+
+function assertFragmentId(fragmentId: string): void {
+  assert(isFragmentId(fragmentId), `Bad fragment id "${fragmentId}": expected 8..40 of [0-9a-z-]`);
+}
+
+function fragmentLabel(drive: Drive, fragmentId: string): string {
+  return `Fragment "${fragmentId}" on drive ${drive.id}`;
+}
+
+function hex32(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+/** Reads and checks the header and derives the block layout from the file size. */
+async function readLayout(file: DiskFile, label: string, fragmentId: string): Promise<OpenFragment> {
+  const headerBytes = Buffer.alloc(fragmentHeaderBytes);
+  let fileSizeBytes: number;
+  try {
+    fileSizeBytes = await file.sizeBytes();
+  } catch (error) {
+    throwAsFragmentError(error, `${label}: size`, 'io');
+  }
+  if (fileSizeBytes < fragmentHeaderBytes + blockChecksumBytes + 1) {
+    throw new FragmentError('corrupt', `${label}: file is ${fileSizeBytes} bytes, too short for a fragment`);
+  }
+  await readExactly(file, headerBytes, 0, `${label}: reading header`);
+  const decoded = decodeHeader(headerBytes);
+  if (decoded.status === 'corrupt') throw new FragmentError('corrupt', `${label}: bad header (${decoded.reason})`);
+  if (decoded.status === 'unsupported_version') {
+    throw new FragmentError('corrupt', `${label}: format version ${decoded.formatVersion} is not supported`);
+  }
+  const { header } = decoded;
+  if (header.fragmentId !== fragmentId) {
+    throw new FragmentError('corrupt', `${label}: header names fragment "${header.fragmentId}"`);
+  }
+  const layout = fragmentLayout(header, fileSizeBytes);
+  if (layout.status === 'corrupt') throw new FragmentError('corrupt', `${label}: ${layout.reason}`);
+  return { file, label, header, blockCount: layout.blockCount, fileSizeBytes };
+}
+
+/** Fills `buffer` from `position`; a file that ends early is corrupt (sizes were checked first). */
+async function readExactly(file: DiskFile, buffer: Buffer, position: number, what: string): Promise<void> {
+  let filled = 0;
+  // Bounded: every pass reads at least one byte or stops.
+  while (filled < buffer.length) {
+    let bytesRead: number;
+    try {
+      bytesRead = await file.read(buffer, filled, buffer.length - filled, position + filled);
+    } catch (error) {
+      throwAsFragmentError(error, what, 'io');
+    }
+    assert(bytesRead >= 0 && bytesRead <= buffer.length - filled, `${what}: read returned ${bytesRead}`);
+    if (bytesRead === 0) throw new FragmentError('corrupt', `${what}: file ended ${buffer.length - filled} bytes early`);
+    filled += bytesRead;
+  }
+}
+
+/** Closing a read-only file cannot lose data; an error here must not hide the read's outcome. */
+async function closeReadOnly(file: DiskFile): Promise<void> {
+  await file.close().catch(() => undefined);
+}

@@ -1,0 +1,84 @@
+// The `tessera` command. `tessera server` runs the embedded server: every role
+// in one process over local drive folders.
+
+import { JsonLogger } from '../io/node/node-logger.js';
+import { startEmbeddedServer } from '../process/embedded-server.js';
+import { ConfigError, loadServerConfig } from './config.js';
+
+const usage = `Usage: tessera <command> [flags]
+
+Commands:
+  server    Run the embedded S3 server (all roles in one process)
+            --address HOST:PORT   listen address (default 127.0.0.1:9000, env TESSERA_ADDRESS)
+            --data DIR            data directory (default ./data, env TESSERA_DATA)
+            --drives N            drive folders under DIR/drives (default 6, env TESSERA_DRIVES)
+            --ec K+M              erasure coding (default 4+2 for 6+ drives, env TESSERA_EC)
+            --config FILE         JSON config file (env TESSERA_CONFIG)
+            --log-level LEVEL     debug | info | warn | error
+            Root credentials: TESSERA_ROOT_USER / TESSERA_ROOT_PASSWORD, else generated
+            once and kept in DIR/root-credentials.json.
+`;
+
+async function server(argv: readonly string[]): Promise<void> {
+  const config = loadServerConfig(argv, process.env);
+  const logger = new JsonLogger(config.logLevel);
+  const root = config.rootUser === undefined || config.rootPassword === undefined ? undefined : { accessKeyId: config.rootUser, secretAccessKey: config.rootPassword };
+  const started = await startEmbeddedServer({
+    host: config.host,
+    port: config.port,
+    dataDir: config.dataDir,
+    driveCount: config.driveCount,
+    scheme: config.scheme,
+    logger,
+    region: config.region,
+    virtualHostSuffixes: config.virtualHostSuffixes,
+    extraUsers: config.users,
+    ...(root === undefined ? {} : { root }),
+  });
+  const { k, m } = config.scheme;
+  const lines = [
+    `Tessera embedded server`,
+    `  endpoint:    ${started.endpoint}`,
+    `  access key:  ${started.root.accessKeyId}`,
+    `  secret key:  ${started.root.secretAccessKey}${started.root.generated ? '   (generated; kept in the data dir)' : ''}`,
+    `  data:        ${config.dataDir} (${config.driveCount} drive folder${config.driveCount === 1 ? '' : 's'})`,
+    `  erasure:     ${k}+${m}: ${started.protection}`,
+  ];
+  if (m === 0) lines.push(`  WARNING: no parity. A damaged or lost drive folder loses data.`);
+  lines.push(``, `  try: aws --endpoint-url ${started.endpoint} s3 mb s3://my-bucket`);
+  process.stdout.write(lines.join('\n') + '\n');
+  const stop = (): void => {
+    started
+      .close()
+      .then(() => process.exit(0))
+      .catch(() => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      await server(rest);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(usage);
+      return;
+    default:
+      process.stderr.write(`tessera: unknown command "${command}"\n\n${usage}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`tessera: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`tessera: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,32 @@
+// What the gateway needs from the metadata and blob roles. The embedded node
+// binds them to in-process objects (process/); the cluster binds them to
+// network clients with the same shape.
+
+import type { MetaOp, MetaResult } from '../meta/ops.js';
+import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
+import type { BucketRecord, GarbageRecord, VersionRecord } from '../meta/records.js';
+
+export interface MetaClient {
+  submit(op: MetaOp): Promise<MetaResult>;
+  getBucket(bucket: string): Promise<BucketRecord | undefined>;
+  listBuckets(): Promise<BucketRecord[]>;
+  getObject(bucket: string, key: string): Promise<VersionRecord | undefined>;
+  listObjects(query: ListObjectsQuery): Promise<ListObjectsResult>;
+  listPreparing(): Promise<VersionRecord[]>;
+  listGarbage(limit: number): Promise<GarbageRecord[]>;
+  /** Whether any metadata still references fragments of `versionId`. */
+  isVersionReferenced(versionId: string): Promise<boolean>;
+}
+
+export interface FragmentWriter {
+  appendBlocks(blocks: readonly Uint8Array[]): Promise<void>;
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface BlobClient {
+  createWriter(driveId: number, fragmentId: string, blockSizeBytes: number): Promise<FragmentWriter>;
+  readBlocks(driveId: number, fragmentId: string, firstBlock: number, blockCount: number): Promise<Buffer[]>;
+  delete(driveId: number, fragmentId: string): Promise<boolean>;
+  list(driveId: number): AsyncIterable<string>;
+}

@@ -1,0 +1,288 @@
+// The gateway's object paths (DESIGN.md §3–4). Write: small bodies inline in
+// one metadata op; larger ones PREPARE (placement recorded) → stream stripes to
+// k+m shard writers → COMMIT, so an object is visible only once durable. Read:
+// locate, then fetch data shards of the needed stripes, decoding only on
+// failure. Whatever a write leaves behind on failure is handed to GC.
+
+import { createHash } from 'node:crypto';
+import { ReedSolomonCoder } from '../erasure/reed-solomon.js';
+import type { Env } from '../io/env.js';
+import type { MetaResult } from '../meta/ops.js';
+import type { PartRecord, VersionRecord, WriteConditions } from '../meta/records.js';
+import { recordFormatVersion } from '../meta/records.js';
+import { placePart } from '../placement/drive-placement.js';
+import type { PlacementDrive, Scheme } from '../placement/drive-placement.js';
+import { assert } from '../stdx/assert.js';
+import type { BlobClient, FragmentWriter, MetaClient } from './clients.js';
+import { fragmentId, newVersionId } from './ids.js';
+import { readPartRange } from './part-reader.js';
+import type { ShardFailure } from './part-reader.js';
+import { StripeWriter } from './stripe-writer.js';
+
+export interface GatewayOptions {
+  readonly scheme: Scheme;
+  readonly blockSizeBytes: number;
+  /** Bodies up to this size are stored inline in the metadata record. */
+  readonly inlineBytesMax: number;
+  /** Largest single-PUT body (S3: 5 GiB). */
+  readonly objectBytesMax: number;
+  readonly drives: readonly PlacementDrive[];
+}
+
+export interface PutObjectInput {
+  readonly bucket: string;
+  readonly key: string;
+  readonly owner: string;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly userMetadata: Readonly<Record<string, string>>;
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly conditions?: WriteConditions;
+  /** Content-MD5 (raw 16 bytes) to verify against the body. */
+  readonly contentMd5?: Uint8Array;
+  /** Checksums to store, read once the body has been fully consumed (and verified). */
+  readonly checksums?: () => Readonly<Record<string, string>>;
+}
+
+export type PutObjectOutcome =
+  | { readonly status: 'ok'; readonly version: VersionRecord }
+  | { readonly status: 'no_such_bucket' }
+  | { readonly status: 'precondition_failed' }
+  | { readonly status: 'bad_digest' }
+  | { readonly status: 'too_large' };
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+}
+
+/** Hooks for background work the gateway triggers. */
+export interface GatewayHooks {
+  /** New garbage was queued (an overwrite, delete or failed write). */
+  onGarbage(): void;
+  onShardFailure(failure: ShardFailure): void;
+}
+
+export class Gateway {
+  private readonly coders = new Map<string, ReedSolomonCoder>();
+  /** Versions being read: GC leaves their fragments alone until the reads end. */
+  private readonly activeReads = new Map<string, number>();
+
+  constructor(
+    private readonly env: Env,
+    readonly meta: MetaClient,
+    private readonly blob: BlobClient,
+    private readonly options: GatewayOptions,
+    private readonly hooks: GatewayHooks,
+  ) {
+    const { k, m } = options.scheme;
+    assert(options.inlineBytesMax >= 0 && options.inlineBytesMax < options.objectBytesMax, 'inline limit');
+    assert(options.drives.length >= k + m, `scheme ${k}+${m} needs ${k + m} drives, have ${options.drives.length}`);
+  }
+
+  /** One coder per scheme: parts written under an older scheme stay readable. */
+  private coder(scheme: Scheme): ReedSolomonCoder {
+    const name = `${scheme.k}+${scheme.m}`;
+    let coder = this.coders.get(name);
+    if (coder === undefined) {
+      coder = new ReedSolomonCoder(scheme.k, scheme.m);
+      this.coders.set(name, coder);
+    }
+    return coder;
+  }
+
+  /** Tells GC that metadata queued garbage outside the write path (a delete). */
+  notifyGarbage(): void {
+    this.hooks.onGarbage();
+  }
+
+  isBeingRead(versionId: string): boolean {
+    return (this.activeReads.get(versionId) ?? 0) > 0;
+  }
+
+  async putObject(input: PutObjectInput): Promise<PutObjectOutcome> {
+    const md5 = createHash('md5');
+    const iterator = input.body[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let headBytes = 0;
+    // Buffer up to the inline limit: if the body ends there, it goes inline.
+    while (headBytes <= this.options.inlineBytesMax) {
+      const next = await iterator.next();
+      if (next.done === true) return this.putInline(input, Buffer.concat(head, headBytes), md5);
+      head.push(next.value);
+      headBytes += next.value.length;
+      md5.update(next.value);
+    }
+    return this.putStriped(input, head, iterator, md5);
+  }
+
+  private baseVersion(input: PutObjectInput, versionId: string): VersionRecord {
+    return {
+      format: recordFormatVersion,
+      bucket: input.bucket,
+      key: input.key,
+      versionId,
+      state: 'PREPARING',
+      sizeBytes: 0,
+      etag: '',
+      contentType: input.contentType,
+      headers: input.headers,
+      userMetadata: input.userMetadata,
+      checksums: {},
+      owner: input.owner,
+      createdMs: 0,
+      parts: [],
+    };
+  }
+
+  private async putInline(input: PutObjectInput, body: Buffer, md5: ReturnType<typeof createHash>): Promise<PutObjectOutcome> {
+    const digest = md5.digest();
+    if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) return { status: 'bad_digest' };
+    const version: VersionRecord = {
+      ...this.baseVersion(input, newVersionId(this.env.clock, this.env.random)),
+      state: 'COMMITTED',
+      sizeBytes: body.length,
+      etag: `"${digest.toString('hex')}"`,
+      checksums: input.checksums?.() ?? {},
+      inline: body,
+    };
+    const result = await this.meta.submit({ type: 'put_version', version, ...conditions(input) });
+    return this.outcome(result);
+  }
+
+  private async putStriped(
+    input: PutObjectInput,
+    head: Uint8Array[],
+    rest: AsyncIterator<Uint8Array>,
+    md5: ReturnType<typeof createHash>,
+  ): Promise<PutObjectOutcome> {
+    const { k, m } = this.options.scheme;
+    const versionId = newVersionId(this.env.clock, this.env.random);
+    const placement = placePart(`${versionId}/1`, this.options.scheme, this.options.drives);
+    if (placement.status !== 'ok') {
+      throw new GatewayError(`Cannot place part of ${versionId}: scheme ${k}+${m} needs ${placement.needed} drives, ${placement.available} available`);
+    }
+    const planned: PartRecord = {
+      partNumber: 1,
+      sizeBytes: 0,
+      etag: '',
+      scheme: { k, m },
+      blockSizeBytes: this.options.blockSizeBytes,
+      drives: placement.drives,
+      missingShards: [],
+    };
+    const prepared = await this.meta.submit({ type: 'prepare_version', version: { ...this.baseVersion(input, versionId), parts: [planned] } });
+    if (prepared.status === 'no_such_bucket') return { status: 'no_such_bucket' };
+    assert(prepared.status === 'ok', `prepare_version answered ${prepared.status}`);
+    let stripes: StripeWriter | undefined;
+    try {
+      stripes = await this.openStripes(versionId, planned);
+      for (const chunk of head) await stripes.push(chunk);
+      for (;;) {
+        const next = await rest.next();
+        if (next.done === true) break;
+        md5.update(next.value);
+        await stripes.push(next.value);
+        if (stripes.sizeBytes > this.options.objectBytesMax) {
+          await this.abandon(versionId, stripes);
+          return { status: 'too_large' };
+        }
+      }
+      await stripes.end();
+      await stripes.finish();
+    } catch (error) {
+      await this.abandon(versionId, stripes);
+      throw error;
+    }
+    const digest = md5.digest();
+    if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) {
+      await this.abandon(versionId, undefined);
+      return { status: 'bad_digest' };
+    }
+    const etag = `"${digest.toString('hex')}"`;
+    const part: PartRecord = { ...planned, sizeBytes: stripes.sizeBytes, etag, missingShards: stripes.missingShards };
+    const result = await this.meta.submit({
+      type: 'commit_version',
+      versionId,
+      sizeBytes: stripes.sizeBytes,
+      etag,
+      parts: [part],
+      checksums: input.checksums?.() ?? {},
+      ...conditions(input),
+    });
+    if (result.status === 'no_such_preparing_version') {
+      throw new GatewayError(`version ${versionId} was aborted while it was being written (janitor timeout?)`);
+    }
+    return this.outcome(result);
+  }
+
+  private async openStripes(versionId: string, part: PartRecord): Promise<StripeWriter> {
+    const writers: FragmentWriter[] = [];
+    try {
+      for (const [shard, driveId] of part.drives.entries()) {
+        writers.push(await this.blob.createWriter(driveId, fragmentId(versionId, part.partNumber, shard), part.blockSizeBytes));
+      }
+    } catch (error) {
+      await Promise.all(writers.map((writer) => writer.abort().catch(() => undefined)));
+      throw error;
+    }
+    return new StripeWriter(this.coder(part.scheme), writers, part.scheme.k, part.scheme.m, part.blockSizeBytes, this.env.logger);
+  }
+
+  /** Drops a write in progress: temp files removed, the version's fragments handed to GC. */
+  private async abandon(versionId: string, stripes: StripeWriter | undefined): Promise<void> {
+    await stripes?.abort();
+    try {
+      await this.meta.submit({ type: 'abort_version', versionId });
+      this.hooks.onGarbage();
+    } catch (error) {
+      // The janitor aborts it later.
+      this.env.logger.log('warn', 'abort_version failed', { versionId, error: String(error) });
+    }
+  }
+
+  private outcome(result: MetaResult): PutObjectOutcome {
+    switch (result.status) {
+      case 'version_committed':
+        if (result.replacedVersionId !== undefined) this.hooks.onGarbage();
+        return { status: 'ok', version: result.version };
+      case 'no_such_bucket':
+      case 'precondition_failed':
+        this.hooks.onGarbage();
+        return { status: result.status };
+      default:
+        throw new GatewayError(`unexpected metadata answer ${result.status}`);
+    }
+  }
+
+  /** Streams bytes [first, last] of `version` (whole object when no range). */
+  async *readObject(version: VersionRecord, range?: { first: number; last: number }): AsyncGenerator<Uint8Array> {
+    const first = range?.first ?? 0;
+    const last = range?.last ?? version.sizeBytes - 1;
+    if (version.sizeBytes === 0 || last < first) return;
+    assert(first >= 0 && last < version.sizeBytes, `range ${first}-${last} of ${version.sizeBytes}`);
+    if (version.inline !== undefined) {
+      yield version.inline.subarray(first, last + 1);
+      return;
+    }
+    this.activeReads.set(version.versionId, (this.activeReads.get(version.versionId) ?? 0) + 1);
+    try {
+      let partStart = 0;
+      for (const part of version.parts) {
+        const partEnd = partStart + part.sizeBytes - 1;
+        if (partEnd >= first && partStart <= last) {
+          const context = { blob: this.blob, coder: this.coder(part.scheme), versionId: version.versionId, onShardFailure: this.hooks.onShardFailure };
+          yield* readPartRange(context, part, Math.max(first, partStart) - partStart, Math.min(last, partEnd) - partStart);
+        }
+        partStart += part.sizeBytes;
+      }
+    } finally {
+      const count = (this.activeReads.get(version.versionId) ?? 1) - 1;
+      if (count === 0) this.activeReads.delete(version.versionId);
+      else this.activeReads.set(version.versionId, count);
+    }
+  }
+}
+
+function conditions(input: PutObjectInput): { conditions?: WriteConditions } {
+  return input.conditions === undefined ? {} : { conditions: input.conditions };
+}

@@ -1,0 +1,70 @@
+// Key encoding for the metadata KvStore. Keys sort in byte order, so all
+// objects of a bucket are one contiguous range ordered by key: LIST is a scan.
+//
+//   b/<bucket>                      BucketRecord
+//   o/<len u8><bucket><key>         current VersionRecord of a key
+//   p/<versionId>                   PREPARING VersionRecord (invisible to reads)
+//   x/<versionId>                   <bucket, key> of a committed version (orphan sweep)
+//   g/<versionId>                   GarbageRecord: fragments to delete
+//   m/applied                       last applied op number and journal checksum
+
+import { assert } from '../stdx/assert.js';
+import { prefixEnd, utf8 } from '../stdx/bytes.js';
+
+const bucketPrefix = utf8('b/');
+const objectPrefix = utf8('o/');
+const preparingPrefix = utf8('p/');
+const versionIndexPrefix = utf8('x/');
+const garbagePrefix = utf8('g/');
+
+export const appliedKey = utf8('m/applied');
+
+function join(...parts: Uint8Array[]): Uint8Array {
+  return Buffer.concat(parts);
+}
+
+export function bucketKey(bucket: string): Uint8Array {
+  return join(bucketPrefix, utf8(bucket));
+}
+
+export const bucketRange = { start: bucketPrefix, end: prefixEnd(bucketPrefix)! };
+
+function objectBucketPrefix(bucket: string): Uint8Array {
+  const name = utf8(bucket);
+  assert(name.length > 0 && name.length < 256, `bucket name length ${name.length}`);
+  return join(objectPrefix, Uint8Array.of(name.length), name);
+}
+
+export function objectKey(bucket: string, key: string): Uint8Array {
+  return join(objectBucketPrefix(bucket), utf8(key));
+}
+
+/** The range of every object key in `bucket` that starts with `prefix`. */
+export function objectRange(bucket: string, prefix = ''): { start: Uint8Array; end: Uint8Array } {
+  const start = join(objectBucketPrefix(bucket), utf8(prefix));
+  const end = prefixEnd(start);
+  assert(end !== undefined, 'object range has an end');
+  return { start, end };
+}
+
+/** The S3 key of an object key produced by objectKey(bucket, …). */
+export function objectKeyName(bucket: string, storedKey: Uint8Array): string {
+  const prefixLength = objectBucketPrefix(bucket).length;
+  return Buffer.from(storedKey.buffer, storedKey.byteOffset + prefixLength, storedKey.length - prefixLength).toString('utf8');
+}
+
+export function preparingKey(versionId: string): Uint8Array {
+  return join(preparingPrefix, utf8(versionId));
+}
+
+export const preparingRange = { start: preparingPrefix, end: prefixEnd(preparingPrefix)! };
+
+export function versionIndexKey(versionId: string): Uint8Array {
+  return join(versionIndexPrefix, utf8(versionId));
+}
+
+export function garbageKey(versionId: string): Uint8Array {
+  return join(garbagePrefix, utf8(versionId));
+}
+
+export const garbageRange = { start: garbagePrefix, end: prefixEnd(garbagePrefix)! };

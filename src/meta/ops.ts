@@ -1,0 +1,49 @@
+// Metadata ops: the only way metadata changes. Each op is serializable
+// (msgpack), carried in the journal, and applied synchronously by
+// MetaStateMachine. The metadata service stamps every op with a timestamp when
+// it is sequenced; apply reads time only from there, never from a clock.
+
+import type { BucketRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
+
+export type MetaOp =
+  | { readonly type: 'create_bucket'; readonly bucket: string; readonly bucketId: string; readonly owner: string; readonly region: string }
+  | { readonly type: 'delete_bucket'; readonly bucket: string }
+  /** Commits a complete version in one op (inline objects, copies of inline objects). */
+  | { readonly type: 'put_version'; readonly version: VersionRecord; readonly conditions?: WriteConditions }
+  /** Records a PREPARING version with its placements before any shard is written. */
+  | { readonly type: 'prepare_version'; readonly version: VersionRecord }
+  /** Flips a PREPARING version to COMMITTED with its final size, etag and parts. */
+  | {
+      readonly type: 'commit_version';
+      readonly versionId: string;
+      readonly sizeBytes: number;
+      readonly etag: string;
+      readonly parts: readonly PartRecord[];
+      readonly checksums: Readonly<Record<string, string>>;
+      readonly conditions?: WriteConditions;
+    }
+  /** Drops a PREPARING version and hands its fragments to GC. */
+  | { readonly type: 'abort_version'; readonly versionId: string }
+  | { readonly type: 'delete_object'; readonly bucket: string; readonly key: string; readonly conditions?: WriteConditions }
+  /** GC deleted these versions' fragments. */
+  | { readonly type: 'garbage_collected'; readonly versionIds: readonly string[] };
+
+export type MetaOpType = MetaOp['type'];
+
+export type MetaResult =
+  | { readonly status: 'ok' }
+  | { readonly status: 'bucket_created'; readonly bucket: BucketRecord }
+  | { readonly status: 'version_committed'; readonly version: VersionRecord; readonly replacedVersionId?: string }
+  | { readonly status: 'object_deleted'; readonly deletedVersionId?: string }
+  | { readonly status: 'bucket_exists'; readonly owner: string }
+  | { readonly status: 'no_such_bucket' }
+  | { readonly status: 'bucket_not_empty' }
+  | { readonly status: 'no_such_preparing_version' }
+  | { readonly status: 'precondition_failed' };
+
+/** An op as sequenced by the metadata service: op number and timestamp assigned. */
+export interface SequencedOp {
+  readonly opNumber: number;
+  readonly timestampMs: number;
+  readonly op: MetaOp;
+}

@@ -1,0 +1,74 @@
+// Metadata records as stored (msgpack in the KvStore) and carried in ops. Every
+// record has a format version so on-disk data can be migrated later.
+
+export const recordFormatVersion = 1;
+
+export interface BucketRecord {
+  readonly format: number;
+  readonly name: string;
+  /** Random id, never reused, so fragment ids of a recreated bucket differ. */
+  readonly bucketId: string;
+  readonly owner: string;
+  readonly region: string;
+  readonly createdMs: number;
+}
+
+export type VersionState = 'PREPARING' | 'COMMITTED' | 'DELETE_MARKER';
+
+export interface ErasureScheme {
+  readonly k: number;
+  readonly m: number;
+}
+
+/** One erasure-coded part: where its k+m shards live. */
+export interface PartRecord {
+  readonly partNumber: number;
+  readonly sizeBytes: number;
+  readonly etag: string;
+  readonly scheme: ErasureScheme;
+  readonly blockSizeBytes: number;
+  /** Drive id holding shard i, for i in 0 … k+m-1. */
+  readonly drives: readonly number[];
+  /** Shards that could not be written (recorded for the healer). */
+  readonly missingShards: readonly number[];
+}
+
+export interface VersionRecord {
+  readonly format: number;
+  readonly bucket: string;
+  readonly key: string;
+  readonly versionId: string;
+  readonly state: VersionState;
+  readonly sizeBytes: number;
+  /** Quoted hex MD5, as S3 returns it. */
+  readonly etag: string;
+  readonly contentType: string;
+  /** Standard content headers kept verbatim (cache-control, content-disposition, …). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** `x-amz-meta-*` values, keys lower-cased without the prefix. */
+  readonly userMetadata: Readonly<Record<string, string>>;
+  /** `x-amz-checksum-*` values by algorithm (base64), when the client sent one. */
+  readonly checksums: Readonly<Record<string, string>>;
+  readonly owner: string;
+  /** Set by the metadata service when the version is committed (Last-Modified). */
+  readonly createdMs: number;
+  /** Whole body for small objects, replicated with the metadata. */
+  readonly inline?: Uint8Array;
+  readonly parts: readonly PartRecord[];
+}
+
+/** Fragments waiting to be deleted, with when they became garbage. */
+export interface GarbageRecord {
+  readonly format: number;
+  readonly versionId: string;
+  readonly parts: readonly PartRecord[];
+  readonly queuedMs: number;
+}
+
+/** Conditions checked atomically inside the state machine (S3 conditional writes). */
+export interface WriteConditions {
+  /** `If-None-Match: *`: the key must not exist. */
+  readonly ifNoneMatch?: '*';
+  /** `If-Match: <etag>`: the current version must have this etag. */
+  readonly ifMatch?: string;
+}

@@ -1,0 +1,205 @@
+// The metadata state machine: applies sequenced ops to a KvTransaction,
+// synchronously and deterministically (same ops, same state, on every replica).
+// Time comes from the op's timestamp; ids come from the op. No I/O, no clock.
+// This is the interface the VSR replica will drive (DESIGN.md §6).
+
+import type { KvReader, KvTransaction } from '../io/kv-store.js';
+import { assert, unreachable } from '../stdx/assert.js';
+import { decodeRecord, encodeRecord } from '../stdx/codec.js';
+import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, versionIndexKey } from './keys.js';
+import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
+import type { BucketRecord, GarbageRecord, VersionRecord, WriteConditions } from './records.js';
+import { recordFormatVersion } from './records.js';
+
+export function readBucket(reader: KvReader, bucket: string): BucketRecord | undefined {
+  const bytes = reader.get(bucketKey(bucket));
+  return bytes === undefined ? undefined : (decodeRecord(bytes) as BucketRecord);
+}
+
+export function readObject(reader: KvReader, bucket: string, key: string): VersionRecord | undefined {
+  const bytes = reader.get(objectKey(bucket, key));
+  return bytes === undefined ? undefined : (decodeRecord(bytes) as VersionRecord);
+}
+
+export function readPreparing(reader: KvReader, versionId: string): VersionRecord | undefined {
+  const bytes = reader.get(preparingKey(versionId));
+  return bytes === undefined ? undefined : (decodeRecord(bytes) as VersionRecord);
+}
+
+function conditionsHold(current: VersionRecord | undefined, conditions: WriteConditions | undefined): boolean {
+  if (conditions === undefined) return true;
+  if (conditions.ifNoneMatch === '*' && current !== undefined) return false;
+  if (conditions.ifMatch !== undefined) {
+    if (current === undefined) return false;
+    const wanted = conditions.ifMatch;
+    if (wanted !== '*' && wanted !== current.etag && `"${wanted}"` !== current.etag) return false;
+  }
+  return true;
+}
+
+export class MetaStateMachine {
+  apply(transaction: KvTransaction, sequenced: SequencedOp): MetaResult {
+    const { op, timestampMs } = sequenced;
+    assert(Number.isSafeInteger(sequenced.opNumber) && sequenced.opNumber > 0, 'op number');
+    assert(Number.isFinite(timestampMs) && timestampMs > 0, 'op timestamp');
+    switch (op.type) {
+      case 'create_bucket':
+        return this.createBucket(transaction, op, timestampMs);
+      case 'delete_bucket':
+        return this.deleteBucket(transaction, op.bucket);
+      case 'put_version':
+        return this.putVersion(transaction, op.version, op.conditions, timestampMs);
+      case 'prepare_version':
+        return this.prepareVersion(transaction, { ...op.version, createdMs: timestampMs });
+      case 'commit_version':
+        return this.commitVersion(transaction, op, timestampMs);
+      case 'abort_version':
+        return this.abortVersion(transaction, op.versionId, timestampMs);
+      case 'delete_object':
+        return this.deleteObject(transaction, op.bucket, op.key, op.conditions, timestampMs);
+      case 'garbage_collected':
+        for (const versionId of op.versionIds) transaction.delete(garbageKey(versionId));
+        return { status: 'ok' };
+      default:
+        return unreachable(op, 'unknown meta op');
+    }
+  }
+
+  private createBucket(
+    transaction: KvTransaction,
+    op: Extract<MetaOp, { type: 'create_bucket' }>,
+    timestampMs: number,
+  ): MetaResult {
+    const existing = readBucket(transaction, op.bucket);
+    if (existing !== undefined) return { status: 'bucket_exists', owner: existing.owner };
+    const bucket: BucketRecord = {
+      format: recordFormatVersion,
+      name: op.bucket,
+      bucketId: op.bucketId,
+      owner: op.owner,
+      region: op.region,
+      createdMs: timestampMs,
+    };
+    transaction.put(bucketKey(op.bucket), encodeRecord(bucket));
+    return { status: 'bucket_created', bucket };
+  }
+
+  private deleteBucket(transaction: KvTransaction, bucket: string): MetaResult {
+    if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
+    for (const entry of transaction.scan({ ...objectRange(bucket), limit: 1 })) {
+      assert(entry.key.length > 0);
+      return { status: 'bucket_not_empty' };
+    }
+    transaction.delete(bucketKey(bucket));
+    return { status: 'ok' };
+  }
+
+  private putVersion(
+    transaction: KvTransaction,
+    version: VersionRecord,
+    conditions: WriteConditions | undefined,
+    timestampMs: number,
+  ): MetaResult {
+    assert(version.state === 'COMMITTED', 'put_version commits a COMMITTED version');
+    if (readBucket(transaction, version.bucket) === undefined) {
+      this.queueGarbage(transaction, version, timestampMs);
+      return { status: 'no_such_bucket' };
+    }
+    const current = readObject(transaction, version.bucket, version.key);
+    if (!conditionsHold(current, conditions)) {
+      this.queueGarbage(transaction, version, timestampMs);
+      return { status: 'precondition_failed' };
+    }
+    return this.install(transaction, { ...version, createdMs: timestampMs }, current, timestampMs);
+  }
+
+  private prepareVersion(transaction: KvTransaction, version: VersionRecord): MetaResult {
+    assert(version.state === 'PREPARING', 'prepare_version records a PREPARING version');
+    assert(version.parts.length > 0 && version.inline === undefined, 'a preparing version has parts');
+    assert(readPreparing(transaction, version.versionId) === undefined, `version ${version.versionId} prepared twice`);
+    if (readBucket(transaction, version.bucket) === undefined) return { status: 'no_such_bucket' };
+    transaction.put(preparingKey(version.versionId), encodeRecord(version));
+    return { status: 'ok' };
+  }
+
+  private commitVersion(
+    transaction: KvTransaction,
+    op: Extract<MetaOp, { type: 'commit_version' }>,
+    timestampMs: number,
+  ): MetaResult {
+    const preparing = readPreparing(transaction, op.versionId);
+    if (preparing === undefined) return { status: 'no_such_preparing_version' };
+    transaction.delete(preparingKey(op.versionId));
+    const version: VersionRecord = {
+      ...preparing,
+      state: 'COMMITTED',
+      sizeBytes: op.sizeBytes,
+      etag: op.etag,
+      parts: op.parts,
+      checksums: op.checksums,
+      createdMs: timestampMs,
+    };
+    if (readBucket(transaction, version.bucket) === undefined) {
+      this.queueGarbage(transaction, version, timestampMs);
+      return { status: 'no_such_bucket' };
+    }
+    const current = readObject(transaction, version.bucket, version.key);
+    if (!conditionsHold(current, op.conditions)) {
+      this.queueGarbage(transaction, version, timestampMs);
+      return { status: 'precondition_failed' };
+    }
+    return this.install(transaction, version, current, timestampMs);
+  }
+
+  /** Makes `version` the current version of its key; the replaced one becomes garbage. */
+  private install(
+    transaction: KvTransaction,
+    version: VersionRecord,
+    current: VersionRecord | undefined,
+    timestampMs: number,
+  ): MetaResult {
+    transaction.put(objectKey(version.bucket, version.key), encodeRecord(version));
+    transaction.put(versionIndexKey(version.versionId), encodeRecord([version.bucket, version.key]));
+    if (current === undefined) return { status: 'version_committed', version };
+    assert(current.versionId !== version.versionId, 'a version replaces itself');
+    transaction.delete(versionIndexKey(current.versionId));
+    this.queueGarbage(transaction, current, timestampMs);
+    return { status: 'version_committed', version, replacedVersionId: current.versionId };
+  }
+
+  private abortVersion(transaction: KvTransaction, versionId: string, timestampMs: number): MetaResult {
+    const preparing = readPreparing(transaction, versionId);
+    if (preparing === undefined) return { status: 'no_such_preparing_version' };
+    transaction.delete(preparingKey(versionId));
+    this.queueGarbage(transaction, preparing, timestampMs);
+    return { status: 'ok' };
+  }
+
+  private deleteObject(
+    transaction: KvTransaction,
+    bucket: string,
+    key: string,
+    conditions: WriteConditions | undefined,
+    timestampMs: number,
+  ): MetaResult {
+    if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
+    const current = readObject(transaction, bucket, key);
+    if (!conditionsHold(current, conditions)) return { status: 'precondition_failed' };
+    if (current === undefined) return { status: 'object_deleted' };
+    transaction.delete(objectKey(bucket, key));
+    transaction.delete(versionIndexKey(current.versionId));
+    this.queueGarbage(transaction, current, timestampMs);
+    return { status: 'object_deleted', deletedVersionId: current.versionId };
+  }
+
+  private queueGarbage(transaction: KvTransaction, version: VersionRecord, timestampMs: number): void {
+    if (version.parts.length === 0) return;
+    const garbage: GarbageRecord = {
+      format: recordFormatVersion,
+      versionId: version.versionId,
+      parts: version.parts,
+      queuedMs: timestampMs,
+    };
+    transaction.put(garbageKey(version.versionId), encodeRecord(garbage));
+  }
+}

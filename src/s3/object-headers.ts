@@ -1,0 +1,86 @@
+// Object metadata in and out of HTTP headers: content headers kept verbatim,
+// x-amz-meta-* user metadata (2 KiB limit, as AWS), and the response headers
+// of GET/HEAD including response-* overrides.
+
+import type { VersionRecord } from '../meta/records.js';
+import { checksumHeaderName, parseChecksumAlgorithm } from './checksums.js';
+import { S3Error } from './errors.js';
+import type { HeaderMap } from './http.js';
+import { httpDate } from './http-dates.js';
+
+export const storedContentHeaders = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
+export const userMetadataBytesMax = 2 * 1024;
+export const defaultContentType = 'binary/octet-stream';
+
+export interface ObjectMetadata {
+  readonly contentType: string;
+  readonly headers: Record<string, string>;
+  readonly userMetadata: Record<string, string>;
+}
+
+export function metadataFromHeaders(headers: HeaderMap): ObjectMetadata {
+  const stored: Record<string, string> = {};
+  for (const name of storedContentHeaders) {
+    let value = headers[name];
+    if (name === 'content-encoding' && value !== undefined) {
+      // aws-chunked is transport framing, not a property of the object.
+      value = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== '' && part.toLowerCase() !== 'aws-chunked')
+        .join(', ');
+      if (value === '') value = undefined;
+    }
+    if (value !== undefined) stored[name] = value;
+  }
+  const userMetadata: Record<string, string> = {};
+  let metadataBytes = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
+    const key = name.slice('x-amz-meta-'.length);
+    userMetadata[key] = value;
+    metadataBytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  if (metadataBytes > userMetadataBytesMax) {
+    throw new S3Error('MetadataTooLarge', undefined, { Size: String(metadataBytes), MaxSizeAllowed: String(userMetadataBytesMax) });
+  }
+  return { contentType: headers['content-type'] ?? defaultContentType, headers: stored, userMetadata };
+}
+
+const responseOverrides: Record<string, string> = {
+  'response-content-type': 'content-type',
+  'response-content-language': 'content-language',
+  'response-expires': 'expires',
+  'response-cache-control': 'cache-control',
+  'response-content-disposition': 'content-disposition',
+  'response-content-encoding': 'content-encoding',
+};
+
+/** Headers describing `version` on GET and HEAD. */
+export function objectResponseHeaders(
+  version: VersionRecord,
+  query: ReadonlyMap<string, string>,
+  requestHeaders: HeaderMap,
+  isRange: boolean,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    etag: version.etag,
+    'last-modified': httpDate(version.createdMs),
+    'content-type': version.contentType,
+    'accept-ranges': 'bytes',
+    ...version.headers,
+  };
+  for (const [name, value] of Object.entries(version.userMetadata)) headers[`x-amz-meta-${name}`] = value;
+  for (const [parameter, name] of Object.entries(responseOverrides)) {
+    const value = query.get(parameter);
+    if (value !== undefined) headers[name] = value;
+  }
+  // A whole-object checksum describes the whole body only: never on a range.
+  if (!isRange && requestHeaders['x-amz-checksum-mode']?.toUpperCase() === 'ENABLED') {
+    for (const [algorithmName, value] of Object.entries(version.checksums)) {
+      const algorithm = parseChecksumAlgorithm(algorithmName);
+      if (algorithm !== undefined) headers[checksumHeaderName(algorithm)] = value;
+    }
+  }
+  return headers;
+}

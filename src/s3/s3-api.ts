@@ -1,0 +1,141 @@
+// The S3 API: one request in, one response out. Parses the target, checks the
+// signature, routes to a handler by method, bucket/key and subresource, and
+// turns every failure into an S3 error document with a request id. Nothing
+// here knows about sockets (io/node/http-server.ts does).
+
+import type { Logger } from '../io/logger.js';
+import { MetaBusyError } from '../meta/meta-service.js';
+import { AssertionError } from '../stdx/assert.js';
+import { bytesToHex } from '../stdx/bytes.js';
+import { authenticate } from './auth/sigv4.js';
+import type { RequestContext, S3Services } from './context.js';
+import { S3Error, isS3Error } from './errors.js';
+import { httpDate } from './http-dates.js';
+import type { S3Request, S3Response } from './http.js';
+import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './handlers/buckets.js';
+import { copyObject } from './handlers/copy-object.js';
+import { deleteObjects } from './handlers/delete-objects.js';
+import { listObjectsV1, listObjectsV2 } from './handlers/list-objects.js';
+import { deleteObject, getObject, headObject, putObject } from './handlers/objects.js';
+import { parseRequestTarget } from './request-target.js';
+import type { RequestTarget } from './request-target.js';
+import { errorResponse } from './response.js';
+
+export interface S3ApiOptions {
+  /** Domains under which the first DNS label is the bucket (virtual-host style). */
+  readonly virtualHostSuffixes: readonly string[];
+}
+
+type Handler = (context: RequestContext) => Promise<S3Response>;
+
+/** Subresources we know of but do not serve yet: a clear 501, never a wrong answer. */
+const unsupportedBucketSubresources = [
+  'acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption',
+  'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics',
+  'inventory', 'intelligent-tiering', 'uploads', 'versions', 'policyStatus',
+] as const;
+const unsupportedObjectSubresources = ['acl', 'tagging', 'uploads', 'uploadId', 'retention', 'legal-hold', 'restore', 'torrent', 'attributes', 'select'] as const;
+
+function unsupported(query: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
+  return names.find((name) => query.has(name));
+}
+
+function notImplemented(what: string): Handler {
+  return () => Promise.reject(new S3Error('NotImplemented', `${what} is not implemented yet`));
+}
+
+function route(method: string, target: RequestTarget, headers: S3Request['headers']): Handler {
+  const query = target.query;
+  if (target.bucket === undefined) {
+    if (method === 'GET') return listBuckets;
+    throw new S3Error('MethodNotAllowed');
+  }
+  if (target.key === undefined) {
+    if (method === 'POST' && query.has('delete')) return deleteObjects;
+    const subresource = unsupported(query, unsupportedBucketSubresources);
+    if (method === 'GET' && query.has('location')) return getBucketLocation;
+    if (method === 'GET' && query.has('versioning')) return getBucketVersioning;
+    if (subresource !== undefined || query.has('versioning')) return notImplemented(`Bucket subresource "${subresource ?? 'versioning'}"`);
+    switch (method) {
+      case 'PUT':
+        return createBucket;
+      case 'HEAD':
+        return headBucket;
+      case 'DELETE':
+        return deleteBucket;
+      case 'GET':
+        return query.get('list-type') === '2' ? listObjectsV2 : listObjectsV1;
+      default:
+        throw new S3Error('MethodNotAllowed');
+    }
+  }
+  const subresource = unsupported(query, unsupportedObjectSubresources) ?? (query.has('partNumber') ? 'partNumber' : undefined);
+  if (subresource !== undefined) return notImplemented(`Object subresource "${subresource}"`);
+  const versionId = query.get('versionId');
+  if (versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
+  switch (method) {
+    case 'PUT':
+      return headers['x-amz-copy-source'] === undefined ? putObject : copyObject;
+    case 'GET':
+      return getObject;
+    case 'HEAD':
+      return headObject;
+    case 'DELETE':
+      return deleteObject;
+    default:
+      throw new S3Error('MethodNotAllowed');
+  }
+}
+
+export class S3Api {
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly services: S3Services,
+    private readonly options: S3ApiOptions,
+  ) {
+    this.logger = services.env.logger;
+  }
+
+  async handle(request: S3Request): Promise<S3Response> {
+    const requestId = bytesToHex(this.services.env.random.bytes(8)).toUpperCase();
+    const nowMs = this.services.env.clock.nowMs();
+    let resource = request.rawUrl.split('?')[0] ?? '/';
+    let response: S3Response;
+    try {
+      const target = parseRequestTarget(request.rawUrl, request.headers.host, this.options.virtualHostSuffixes);
+      resource = decodeResource(target);
+      const handler = route(request.method, target, request.headers);
+      const auth = authenticate(request, (accessKeyId) => this.services.users.byKey(accessKeyId), nowMs, { region: this.services.region });
+      if (auth.anonymous) throw new S3Error('AccessDenied', 'Anonymous access is not allowed');
+      const user = this.services.users.byKey(auth.accessKeyId);
+      if (user === undefined) throw new S3Error('InvalidAccessKeyId');
+      response = await handler({ services: this.services, request, target, requestId, auth, user, nowMs });
+    } catch (error) {
+      response = errorResponse(this.toS3Error(error, requestId, request), resource, requestId, request.method);
+    }
+    return {
+      ...response,
+      headers: { ...response.headers, 'x-amz-request-id': requestId, 'x-amz-id-2': requestId, date: httpDate(nowMs), server: 'Tessera' },
+    };
+  }
+
+  private toS3Error(error: unknown, requestId: string, request: S3Request): S3Error {
+    if (isS3Error(error)) return error;
+    // A broken invariant is a bug: let it crash the process (STYLE.md "Errors").
+    if (error instanceof AssertionError) throw error;
+    if (error instanceof MetaBusyError) return new S3Error('SlowDown', undefined, {}, { cause: error });
+    this.logger.log('error', 'internal error', {
+      requestId,
+      method: request.method,
+      url: request.rawUrl,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    return new S3Error('InternalError', undefined, {}, { cause: error });
+  }
+}
+
+function decodeResource(target: RequestTarget): string {
+  if (target.bucket === undefined) return '/';
+  return target.key === undefined ? `/${target.bucket}` : `/${target.bucket}/${target.key}`;
+}

@@ -1,0 +1,37 @@
+// S3 identities known to the server. The foundation has the root user plus any
+// users from the config file; `tessera admin` keys in metadata come with the
+// access issue (#3). The canonical id is stable per access key.
+
+import { createHash } from 'node:crypto';
+import type { Credentials } from './auth/sigv4.js';
+
+export interface S3User extends Credentials {
+  readonly displayName: string;
+  /** 64 hex chars, like AWS canonical user ids. */
+  readonly canonicalId: string;
+}
+
+export function makeUser(accessKeyId: string, secretAccessKey: string, displayName: string): S3User {
+  const canonicalId = createHash('sha256').update(`tessera-user:${accessKeyId}`).digest('hex');
+  return { accessKeyId, secretAccessKey, displayName, canonicalId };
+}
+
+export class UserDirectory {
+  private readonly byAccessKey = new Map<string, S3User>();
+  private readonly byCanonicalId = new Map<string, S3User>();
+
+  constructor(users: readonly S3User[]) {
+    for (const user of users) {
+      this.byAccessKey.set(user.accessKeyId, user);
+      this.byCanonicalId.set(user.canonicalId, user);
+    }
+  }
+
+  byKey(accessKeyId: string): S3User | undefined {
+    return this.byAccessKey.get(accessKeyId);
+  }
+
+  byId(canonicalId: string): S3User | undefined {
+    return this.byCanonicalId.get(canonicalId);
+  }
+}

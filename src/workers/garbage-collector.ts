@@ -1,0 +1,81 @@
+// GC: deletes the fragments of versions that metadata has queued as garbage
+// (overwritten, deleted, aborted), after a grace period and never while a
+// gateway is still reading them, then records that with one metadata op.
+// Resumable by construction: the queue is in metadata, deletes are idempotent.
+
+import type { Env } from '../io/env.js';
+import type { BlobClient, MetaClient } from '../gateway/clients.js';
+import { fragmentId } from '../gateway/ids.js';
+import type { GarbageRecord } from '../meta/records.js';
+
+export interface GarbageCollectorOptions {
+  readonly graceMs: number;
+  /** Garbage records taken per pass. */
+  readonly batchMax: number;
+  readonly isBeingRead: (versionId: string) => boolean;
+}
+
+export interface GcPassReport {
+  readonly versions: number;
+  readonly fragmentsDeleted: number;
+  readonly deferred: number;
+}
+
+export class GarbageCollector {
+  private running: Promise<GcPassReport> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly env: Env,
+    private readonly meta: MetaClient,
+    private readonly blob: BlobClient,
+    private readonly options: GarbageCollectorOptions,
+  ) {}
+
+  /** Runs a pass soon; passes never overlap, a kick during one runs another after it. */
+  kick(): void {
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    void this.runPass().catch((error: unknown) => {
+      this.env.logger.log('warn', 'gc pass failed', { error: String(error) });
+    });
+  }
+
+  async runPass(): Promise<GcPassReport> {
+    if (this.running !== undefined) return this.running;
+    this.running = this.pass();
+    try {
+      return await this.running;
+    } finally {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    }
+  }
+
+  private async pass(): Promise<GcPassReport> {
+    const now = this.env.clock.nowMs();
+    const garbage = await this.meta.listGarbage(this.options.batchMax);
+    const ready = garbage.filter((record) => record.queuedMs + this.options.graceMs <= now && !this.options.isBeingRead(record.versionId));
+    let fragmentsDeleted = 0;
+    for (const record of ready) fragmentsDeleted += await this.deleteFragments(record);
+    if (ready.length > 0) {
+      await this.meta.submit({ type: 'garbage_collected', versionIds: ready.map((record) => record.versionId) });
+    }
+    const report = { versions: ready.length, fragmentsDeleted, deferred: garbage.length - ready.length };
+    if (ready.length > 0) this.env.logger.log('debug', 'gc pass', { ...report });
+    return report;
+  }
+
+  private async deleteFragments(record: GarbageRecord): Promise<number> {
+    const deletions = record.parts.flatMap((part) =>
+      part.drives.map((driveId, shard) => this.blob.delete(driveId, fragmentId(record.versionId, part.partNumber, shard))),
+    );
+    const results = await Promise.all(deletions);
+    return results.filter(Boolean).length;
+  }
+}
