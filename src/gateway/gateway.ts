@@ -270,7 +270,7 @@ export class Gateway {
       for (const part of version.parts) {
         const partEnd = partStart + part.sizeBytes - 1;
         if (partEnd >= first && partStart <= last) {
-          const context = { blob: this.blob, coder: this.coder(part.scheme), versionId: version.versionId, onShardFailure: this.hooks.onShardFailure };
+          const context = { blob: this.blob, coder: this.coder(part.scheme), versionId: version.versionId, onShardFailure: (failure: ShardFailure) => { this.hooks.onShardFailure(failure); } };
           yield* readPartRange(context, part, Math.max(first, partStart) - partStart, Math.min(last, partEnd) - partStart);
         }
         partStart += part.sizeBytes;

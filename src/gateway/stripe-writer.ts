@@ -131,6 +131,7 @@ export class StripeWriter {
 
   async abort(): Promise<void> {
     await this.inFlight?.catch(() => undefined);
-    await Promise.all(this.alive.map((writer) => writer?.abort().catch(() => undefined)));
+    const writers = this.alive.filter((writer) => writer !== undefined);
+    await Promise.all(writers.map((writer) => writer.abort().catch(() => undefined)));
   }
 }

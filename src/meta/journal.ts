@@ -84,6 +84,21 @@ export class Journal {
     logger: Logger,
   ): Promise<{ journal: Journal; replay: SequencedOp[] }> {
     const file = await disk.open(path, 'write');
+    try {
+      return await Journal.recover(file, path, applied, logger);
+    } catch (error) {
+      // A refused journal (broken chain, missing ops) must not leak its handle.
+      await file.close();
+      throw error;
+    }
+  }
+
+  private static async recover(
+    file: DiskFile,
+    path: string,
+    applied: JournalPosition,
+    logger: Logger,
+  ): Promise<{ journal: Journal; replay: SequencedOp[] }> {
     const size = await file.sizeBytes();
     const buffer = Buffer.alloc(size);
     let filled = 0;

@@ -200,6 +200,7 @@ describe('MetaStateMachine: versions', () => {
     assert.deepEqual(await harness.apply(prepareVersion({ versionId: 'v1', parts: placements })), { status: 'ok' });
     assert.equal(readObject(harness.kv, 'photos', 'cat.jpg'), undefined);
     assert.equal(readPreparing(harness.kv, 'v1')?.state, 'PREPARING');
+    assert.equal(readPreparing(harness.kv, 'v1')?.createdMs, harness.timestampMs, 'stamped with the prepare op time');
     assert.deepEqual(preparing(harness.kv).map((version) => version.versionId), ['v1']);
 
     const finalParts = [part(1), { ...part(2, 3), missingShards: [2] }];

@@ -11,7 +11,7 @@ import type { Env } from '../io/env.js';
 import { noFaults } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
 import type { Logger } from '../io/logger.js';
-import { HttpServer } from '../io/node/http-server.js';
+import { HttpServer } from './http-server.js';
 import { LmdbStore } from '../io/node/lmdb-store.js';
 import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
@@ -80,7 +80,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   const fragments = new FragmentStore({ disk, drives: driveDirs.map((drivePath, id) => ({ id, path: drivePath })), logger });
   await fragments.init();
 
-  let gc: GarbageCollector | undefined;
+  const gc: GarbageCollector = new GarbageCollector(env, meta, fragments, {
+    graceMs: options.gcGraceMs ?? 0,
+    batchMax: 256,
+    isBeingRead: (versionId) => gateway.isBeingRead(versionId),
+  });
   const gateway = new Gateway(
     env,
     meta,
@@ -93,15 +97,14 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       drives: driveDirs.map((_, id) => ({ id, weight: 1, state: 'active' as const })),
     },
     {
-      onGarbage: () => gc?.kick(),
-      onShardFailure: (failure) => logger.log('warn', 'shard read failed (reported for healing)', { ...failure, error: String(failure.error) }),
+      onGarbage: () => {
+        gc.kick();
+      },
+      onShardFailure: (failure) => {
+        logger.log('warn', 'shard read failed (reported for healing)', { ...failure, error: String(failure.error) });
+      },
     },
   );
-  gc = new GarbageCollector(env, meta, fragments, {
-    graceMs: options.gcGraceMs ?? 0,
-    batchMax: 256,
-    isBeingRead: (versionId) => gateway.isBeingRead(versionId),
-  });
   const janitor = new Janitor(env, meta, options.preparingTimeoutMs ?? 60 * 60 * 1000);
 
   // Crash recovery: nothing was in flight before this process started.
@@ -131,7 +134,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       void janitor
         .runPass()
         .then(() => gc.runPass())
-        .catch((error: unknown) => logger.log('warn', 'background pass failed', { error: String(error) }))
+        .catch((error: unknown) => {
+          logger.log('warn', 'background pass failed', { error: String(error) });
+        })
         .finally(schedule);
     });
   };

@@ -49,6 +49,7 @@ const parser = new XMLParser({
 /** Parses a request body; MalformedXML when it is not well-formed XML. */
 export function parseXml(body: Uint8Array): Record<string, unknown> {
   const text = Buffer.from(body).toString('utf8');
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the replacement package is not a dependency yet
   if (text.trim() === '' || XMLValidator.validate(text) !== true) throw new S3Error('MalformedXML');
   try {
     return parser.parse(text) as Record<string, unknown>;

@@ -82,6 +82,7 @@ async function* pieces(body: Uint8Array, cuts: readonly number[] = []): AsyncGen
   const points = [...new Set(cuts.map((cut) => cut % (body.length + 1)))].sort((a, b) => a - b);
   let start = 0;
   for (const point of [...points, body.length]) {
+    await Promise.resolve(); // each read arrives on its own turn, as from a socket
     yield body.subarray(start, point);
     start = point;
   }
@@ -257,6 +258,14 @@ describe('aws-chunked: unsigned payload with trailer', () => {
     }
   });
 
+  it('unsigned chunks stream through whatever their size', async () => {
+    const big = Buffer.alloc(100_000, 'q');
+    const body = encodeAwsChunked(big, { mode: 'unsigned-trailer', chunkSizeBytes: big.length });
+    const { data: decoded } = await decode(body, { mode: 'unsigned-trailer', chunkSizeMaxBytes: 1024 }, [50, 60_000]);
+    assert.ok(decoded.equals(big));
+    await rejects(Buffer.from('ffffffffffffffff\r\n'), { mode: 'unsigned-trailer' }, 'InvalidChunkSizeError');
+  });
+
   it('accepts the JS SDK shape with no trailer: "0\\r\\n" then end of body', async () => {
     const body = Buffer.from(`5\r\nhello\r\n3\r\nabc\r\n0\r\n`);
     const { data: decoded, result } = await decode(body, { mode: 'unsigned-trailer' });
@@ -371,7 +380,7 @@ describe('aws-chunked: wiring from authenticate()', () => {
       path: '/bucket/streamed',
       headers: { host: 'localhost', 'content-encoding': 'aws-chunked', 'x-amz-content-sha256': contentSha256, ...headers },
     });
-    const result = (await signer.sign(request, { signingDate })) as HttpRequest;
+    const result = await signer.sign(request, { signingDate });
     async function* noBody(): AsyncGenerator<Uint8Array> {}
     return { method: 'PUT', rawUrl: result.path, headers: result.headers, body: noBody(), remoteAddress: '127.0.0.1' };
   }

@@ -45,7 +45,7 @@ export interface AwsChunkedOptions {
   decodedLengthBytes?: number;
   /** The x-amz-trailer header: comma-separated trailer names the body may end with. */
   declaredTrailer?: string;
-  /** Largest chunk accepted (and, in signed modes, held in memory); default 16 MiB. */
+  /** Signed modes: largest chunk accepted, since each is held in memory until verified; default 16 MiB. */
   chunkSizeMaxBytes?: number;
 }
 
@@ -265,7 +265,9 @@ export class AwsChunkedParser {
       throw framingError(`chunk size "${sizeText.slice(0, 32)}" is not hexadecimal`);
     }
     const size = parseInt(sizeText, 16);
-    if (size > this.chunkSizeMaxBytes) {
+    // Signed chunks are held until verified, so their size is bounded; unsigned
+    // ones stream through (the caller bounds the object size).
+    if (!Number.isSafeInteger(size) || (this.signing !== undefined && size > this.chunkSizeMaxBytes)) {
       throw new S3Error('InvalidChunkSizeError', `Chunk size ${size} exceeds the maximum of ${this.chunkSizeMaxBytes} bytes`);
     }
     if (this.decodedLengthBytesExpected !== undefined && this.decodedBytes + size > this.decodedLengthBytesExpected) {
@@ -380,7 +382,7 @@ export class AwsChunkedParser {
       signing.amzDate,
       signing.scope,
       this.previousSignature,
-      sha256Hex(this.trailerLines.map((line) => `${line}\n`).join('')),
+      sha256Hex(Buffer.from(this.trailerLines.map((line) => `${line}\n`).join(''), 'latin1')),
     ].join('\n');
     const expected = hmacSha256Hex(signing.key, stringToSign);
     if (!hexEqual(expected, provided)) {

@@ -90,8 +90,8 @@ async function signed(input: SignInput = {}): Promise<S3Request> {
     input.applyChecksum === false
       ? new SignatureV4({ credentials, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false })
       : signer;
-  const result = (await chosen.sign(request, { signingDate: input.date ?? signingDate })) as HttpRequest;
-  const query = queryString(result.query as Record<string, string | string[]>);
+  const result = await chosen.sign(request, { signingDate: input.date ?? signingDate });
+  const query = queryString(result.query ?? {});
   return s3Request(result.method, `${result.path}${query === '' ? '' : `?${query}`}`, result.headers);
 }
 
@@ -114,7 +114,7 @@ async function presigned(
     unsignableHeaders: new Set(['content-type']),
     unhoistableHeaders: new Set(input.unhoistable ?? []),
   });
-  const query = queryString(result.query as Record<string, string | string[]>);
+  const query = queryString(result.query ?? {});
   return s3Request(result.method, `${result.path}?${query}`, { ...result.headers, ...input.headers });
 }
 
@@ -128,7 +128,7 @@ function withHeaders(request: S3Request, headers: Record<string, string | undefi
 
 function authenticated(result: AuthResult): AuthenticatedResult {
   assert.equal(result.anonymous, false);
-  return result as AuthenticatedResult;
+  return result;
 }
 
 function throwsS3(fn: () => unknown, code: S3ErrorCode, message?: RegExp): void {
@@ -294,6 +294,12 @@ describe('sigv4: header auth with SDK signatures', () => {
     for (const [value, code] of cases) {
       throwsS3(() => authenticate(withHeaders(request, { authorization: value }), lookup, nowMs), code);
     }
+  });
+
+  it('a signed header named like an Object.prototype member is just absent', async () => {
+    const request = await signed();
+    const authorization = request.headers.authorization!.replace('SignedHeaders=host;', 'SignedHeaders=__proto__;constructor;host;');
+    throwsS3(() => authenticate(withHeaders(request, { authorization }), lookup, nowMs), 'SignatureDoesNotMatch');
   });
 
   it('tolerates Authorization without spaces after commas', async () => {

@@ -12,6 +12,13 @@
 // clients that send a character raw but sign it encoded (or the reverse), the
 // path re-encoded per AWS rules is tried second. The query is decoded with '+'
 // meaning space (form encoding, as S3 does) and re-encoded per AWS rules.
+//
+// Errors: unknown key → InvalidAccessKeyId; wrong signature (or x-amz-* header
+// not signed) → SignatureDoesNotMatch / AccessDenied; non-SigV4 schemes →
+// InvalidArgument "Unsupported Authorization Type"; bad header fields →
+// AuthorizationHeaderMalformed; bad query fields → AuthorizationQueryParametersError;
+// skew → RequestTimeTooSkewed; presigned expired / not yet valid → AccessDenied;
+// missing x-amz-content-sha256 → InvalidRequest; unknown value → InvalidArgument.
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { S3Error } from '../errors.js';
@@ -133,7 +140,7 @@ export function authenticate(
 // ---------------------------------------------------------------------------
 // Header auth.
 
-interface AuthorizationFields {
+export interface AuthorizationFields {
   credential: string;
   signedHeaders: string;
   signature: string;
@@ -393,7 +400,7 @@ function verify(
   const signingKey = deriveSigningKey(credentials.secretAccessKey, claim.scope.date, claim.scope.region);
   const canonicalQuery = canonicalQueryString(target.pieces, claim.presigned);
   const canonicalHeaders = claim.signedHeaders
-    .map((name) => `${name}:${canonicalHeaderValue(request.headers[name] ?? '')}\n`)
+    .map((name) => `${name}:${canonicalHeaderValue(headerValue(request.headers, name) ?? '')}\n`)
     .join('');
   const canonicalRequestFor = (uri: string): string =>
     [request.method, uri, canonicalQuery, canonicalHeaders, claim.signedHeaders.join(';'), claim.payloadHash].join(
@@ -428,6 +435,10 @@ function verify(
     SignatureProvided: claim.signature,
     CanonicalRequest: canonicalRequest,
   });
+}
+
+function headerValue(headers: HeaderMap, name: string): string | undefined {
+  return Object.hasOwn(headers, name) ? headers[name] : undefined;
 }
 
 /** AWS refuses x-amz-* headers that the signature does not cover: they could change what the request does. */

@@ -5,8 +5,8 @@
 
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Logger } from '../logger.js';
-import type { S3Request, S3Response } from '../../s3/http.js';
+import type { Logger } from '../io/logger.js';
+import type { S3Request, S3Response } from '../s3/http.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -71,21 +71,17 @@ export class HttpServer {
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 
   private async serve(message: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    let bodyStarted = false;
-    let bodyEnded = message.complete;
-    message.on('end', () => (bodyEnded = true));
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => {
-        bodyStarted = true;
-        return (message as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-      },
-    };
+    const body = message as AsyncIterable<Uint8Array>;
     const request: S3Request = {
       method: message.method ?? 'GET',
       rawUrl: message.url ?? '/',
@@ -94,9 +90,8 @@ export class HttpServer {
       remoteAddress: message.socket.remoteAddress ?? '',
     };
     const answer = await this.options.handle(request);
-    const hasBody = message.headers['content-length'] !== undefined && message.headers['content-length'] !== '0';
-    const chunked = message.headers['transfer-encoding'] !== undefined;
-    if ((hasBody || chunked) && !bodyEnded && !(bodyStarted && message.complete)) {
+    if (!message.complete) {
+      // The handler did not read the whole body (it answered an error first).
       response.setHeader('connection', 'close');
       response.shouldKeepAlive = false;
     }

@@ -1,0 +1,416 @@
+// PUT/GET benchmark: Tessera's embedded server (6 drive folders, 4+2) against a
+// minimal baseline node:http server that streams each body to one file (temp
+// name, fdatasync, rename) and streams it back. Both run in this process and
+// get the same raw bytes from the same undici client code; only the SigV4
+// headers differ (UNSIGNED-PAYLOAD, signed here with node:crypto so signing
+// costs microseconds). The ratios tessera/baseline are checked against the
+// targets of the performance issue. Extra rows show @aws-sdk/client-s3 against
+// Tessera, i.e. what a stock client sees, SDK overhead included.
+//
+// Client and servers share one event loop (and the machine's cores), so client
+// cost is in both columns; that pulls ratios toward 1 a little.
+// Run: npm run build && node dist/bench/put-get.js [--quick] [--only 4k|1m|64m]
+
+import { randomBytes, createHash, createHmac } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Pool } from 'undici';
+import { silentLogger } from '../src/io/logger.js';
+import { startEmbeddedServer } from '../src/process/embedded-server.js';
+import { assert } from '../src/stdx/assert.js';
+
+const sizeNames = ['4k', '1m', '64m'] as const;
+type SizeName = (typeof sizeNames)[number];
+type Operation = 'PUT' | 'GET';
+
+interface SizePlan {
+  readonly name: SizeName;
+  readonly label: string;
+  readonly objectBytes: number;
+  readonly concurrency: number;
+  /** Time box for a phase (Infinity: run exactly opsMax). */
+  readonly durationMs: number;
+  /** Most ops in one phase: the object count of PUT, a bound on a time-boxed GET. */
+  readonly opsMax: number;
+  /** Unmeasured PUT+GET ops per server first (JIT, sockets, page cache). */
+  readonly warmupOps: number;
+  /** Distinct payloads cycled over the keys, so a mixed-up object fails the check. */
+  readonly payloadVariants: number;
+  readonly unit: 'ops/s' | 'MB/s';
+}
+
+function plansFor(quick: boolean): SizePlan[] {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+  return [
+    { name: '4k', label: '4 KiB', objectBytes: 4 * KiB, concurrency: 32, durationMs: quick ? 1000 : 3000, opsMax: 50_000,
+      warmupOps: quick ? 64 : 256, payloadVariants: 64, unit: 'ops/s' },
+    { name: '1m', label: '1 MiB', objectBytes: MiB, concurrency: 8, durationMs: Infinity, opsMax: quick ? 40 : 200,
+      warmupOps: 8, payloadVariants: 8, unit: 'MB/s' },
+    { name: '64m', label: '64 MiB', objectBytes: 64 * MiB, concurrency: 2, durationMs: Infinity, opsMax: quick ? 2 : 6,
+      warmupOps: quick ? 0 : 2, payloadVariants: 2, unit: 'MB/s' },
+  ];
+}
+
+/** Targets from the issue: tessera/baseline at least this much. */
+const targets: readonly { size: SizeName; op: Operation; ratioMin: number }[] = [
+  { size: '64m', op: 'PUT', ratioMin: 0.6 },
+  { size: '64m', op: 'GET', ratioMin: 0.8 },
+  { size: '4k', op: 'PUT', ratioMin: 1.0 },
+  { size: '4k', op: 'GET', ratioMin: 0.7 },
+];
+/** Every verifyEvery-th GET compares content byte for byte; all GETs check length. */
+const verifyEvery = 8;
+const bucket = 'bench';
+const region = 'us-east-1';
+const credentials = { accessKeyId: 'BENCHACCESSKEY000001', secretAccessKey: 'bench-secret-key-0000000000000000000000' };
+
+interface Arguments {
+  readonly quick: boolean;
+  readonly only: SizeName | undefined;
+}
+
+function parseArguments(argv: readonly string[]): Arguments {
+  let quick = false;
+  let only: SizeName | undefined;
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index];
+    if (argument === '--quick') quick = true;
+    else if (argument === '--only') {
+      const value = argv[++index];
+      if (!sizeNames.includes(value as SizeName)) throw new Error(`--only takes ${sizeNames.join('|')}, got "${value}"`);
+      only = value as SizeName;
+    } else throw new Error(`Unknown argument "${argument}"; usage: put-get.js [--quick] [--only 4k|1m|64m]`);
+  }
+  return { quick, only };
+}
+
+// ---------------------------------------------------------------------------
+// SigV4 with UNSIGNED-PAYLOAD: host, x-amz-content-sha256 and x-amz-date signed.
+
+type Signer = (method: Operation, requestPath: string) => Record<string, string>;
+
+function sigv4Signer(host: string): Signer {
+  const signedHeaders = 'host;x-amz-content-sha256;x-amz-date';
+  let keyDate = '';
+  let key = Buffer.alloc(0);
+  return (method, requestPath) => {
+    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const date = amzDate.slice(0, 8);
+    if (date !== keyDate) {
+      const hmac = (secret: Buffer | string, text: string): Buffer => createHmac('sha256', secret).update(text).digest();
+      key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, date), region), 's3'), 'aws4_request');
+      keyDate = date;
+    }
+    const scope = `${date}/${region}/s3/aws4_request`;
+    const canonicalHeaders = `host:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${amzDate}\n`;
+    const canonicalRequest = [method, requestPath, '', canonicalHeaders, signedHeaders, 'UNSIGNED-PAYLOAD'].join('\n');
+    const hashed = createHash('sha256').update(canonicalRequest).digest('hex');
+    const signature = createHmac('sha256', key).update(`AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hashed}`).digest('hex');
+    return {
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+      'x-amz-date': amzDate,
+      authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The baseline: what a plain Node server needs to store a body durably.
+
+interface Server {
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+async function startBaselineServer(directory: string): Promise<Server> {
+  let sequence = 0;
+  const fileOf = (url: string): string => path.join(directory, Buffer.from(url).toString('base64url'));
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
+    const serve = request.method === 'PUT' ? storeBody : request.method === 'GET' ? sendFile : undefined;
+    const done = serve === undefined ? Promise.resolve(reply(response, 405)) : serve(request, response);
+    done.catch((error: unknown) => {
+      if (!response.headersSent) reply(response, 500, String(error));
+      else response.destroy();
+    });
+  });
+  async function storeBody(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const finalPath = fileOf(request.url ?? '/');
+    const temporaryPath = `${finalPath}.${sequence++}.tmp`;
+    const file = await fs.open(temporaryPath, 'wx');
+    try {
+      await pipeline(request, file.createWriteStream({ autoClose: false }));
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await fs.rename(temporaryPath, finalPath);
+    reply(response, 200);
+  }
+  async function sendFile(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    let file: fs.FileHandle;
+    try {
+      file = await fs.open(fileOf(request.url ?? '/'), 'r');
+    } catch {
+      reply(response, 404);
+      return;
+    }
+    const { size } = await file.stat();
+    response.writeHead(200, { 'content-length': String(size) });
+    await pipeline(file.createReadStream(), response);
+  }
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert(address !== null && typeof address === 'object', 'baseline server listens on TCP');
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function reply(response: http.ServerResponse, status: number, text = ''): void {
+  response.writeHead(status, { 'content-length': String(Buffer.byteLength(text)) });
+  response.end(text);
+}
+
+// ---------------------------------------------------------------------------
+// Clients: one code path for raw undici (Tessera and baseline), one for the SDK.
+
+interface ObjectClient {
+  put(key: string, body: Buffer): Promise<void>;
+  /** Returns the body length; compares content with `expected` when `verify`. */
+  get(key: string, expected: Buffer, verify: boolean): Promise<number>;
+  close(): Promise<void>;
+}
+
+function undiciClient(endpoint: string, connections: number, sign: Signer | undefined): ObjectClient {
+  const pool = new Pool(endpoint, { connections, pipelining: 1 });
+  const pathOf = (key: string): string => `/${bucket}/${key}`;
+  return {
+    async put(key, body) {
+      const requestPath = pathOf(key);
+      const response = await pool.request({ method: 'PUT', path: requestPath, headers: sign?.('PUT', requestPath) ?? {}, body });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`PUT ${endpoint}${requestPath}: ${response.statusCode} ${text}`);
+    },
+    async get(key, expected, verify) {
+      const requestPath = pathOf(key);
+      const response = await pool.request({ method: 'GET', path: requestPath, headers: sign?.('GET', requestPath) ?? {} });
+      if (response.statusCode !== 200) {
+        throw new Error(`GET ${endpoint}${requestPath}: ${response.statusCode} ${await response.body.text()}`);
+      }
+      return consume(response.body as AsyncIterable<Buffer>, expected, verify, `${endpoint}${requestPath}`);
+    },
+    close: () => pool.close(),
+  };
+}
+
+function sdkClient(endpoint: string, connections: number): ObjectClient {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true, requestHandler: { httpAgent: agent } });
+  return {
+    async put(key, body) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    },
+    async get(key, expected, verify) {
+      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      assert(response.Body !== undefined, `GET ${key} via SDK: no body`);
+      return consume(response.Body as AsyncIterable<Uint8Array>, expected, verify, `${endpoint}/${bucket}/${key} (sdk)`);
+    },
+    close: () => {
+      client.destroy();
+      agent.destroy();
+      return Promise.resolve();
+    },
+  };
+}
+
+async function consume(body: AsyncIterable<Uint8Array>, expected: Buffer, verify: boolean, what: string): Promise<number> {
+  let received = 0;
+  for await (const chunk of body) {
+    if (verify && !expected.subarray(received, received + chunk.length).equals(chunk)) {
+      throw new Error(`GET ${what}: content differs in bytes ${received}..${received + chunk.length - 1}`);
+    }
+    received += chunk.length;
+  }
+  if (received !== expected.length) throw new Error(`GET ${what}: ${received} bytes, PUT ${expected.length}`);
+  return received;
+}
+
+// ---------------------------------------------------------------------------
+// Load: `concurrency` workers claim op indexes until opsMax or the time box.
+
+interface Sample {
+  readonly ops: number;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly latenciesMs: readonly number[];
+}
+
+async function runLoad(concurrency: number, opsMax: number, durationMs: number, op: (index: number) => Promise<number>): Promise<Sample> {
+  const latenciesMs: number[] = [];
+  let claimed = 0;
+  let bytes = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const worker = async (): Promise<void> => {
+    while (claimed < opsMax && performance.now() < deadline) {
+      const index = claimed++; // claimed before the await, so indexes are unique
+      const opStart = performance.now();
+      bytes += await op(index);
+      latenciesMs.push(performance.now() - opStart);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  assert(latenciesMs.length === claimed && claimed <= opsMax, `${latenciesMs.length} latencies for ${claimed} ops`);
+  return { ops: claimed, bytes, seconds: (performance.now() - start) / 1000, latenciesMs };
+}
+
+interface Phases {
+  readonly put: Sample;
+  readonly get: Sample;
+}
+
+/** PUTs then GETs one size on one server; GET op i reads object i mod putCount. */
+async function runSize(client: ObjectClient, plan: SizePlan, payloads: readonly Buffer[], prefix: string): Promise<Phases> {
+  const key = (phase: string, index: number): string => `${prefix}/${plan.name}/${phase}-${String(index).padStart(6, '0')}`;
+  const payloadOf = (index: number): Buffer => payloads[index % payloads.length]!;
+  const put = (phase: string) => async (index: number) => {
+    await client.put(key(phase, index), payloadOf(index));
+    return plan.objectBytes;
+  };
+  const get = (phase: string, count: number) => (index: number) =>
+    client.get(key(phase, index % count), payloadOf(index % count), index % verifyEvery === 0);
+  if (plan.warmupOps > 0) {
+    await runLoad(plan.concurrency, plan.warmupOps, Infinity, put('warm'));
+    await runLoad(plan.concurrency, plan.warmupOps, Infinity, get('warm', plan.warmupOps));
+  }
+  const putSample = await runLoad(plan.concurrency, plan.opsMax, plan.durationMs, put('obj'));
+  const getSample = await runLoad(plan.concurrency, plan.opsMax, plan.durationMs, get('obj', putSample.ops));
+  return { put: putSample, get: getSample };
+}
+
+// ---------------------------------------------------------------------------
+// Report.
+
+interface Row {
+  readonly plan: SizePlan;
+  readonly op: string;
+  readonly tessera: Sample;
+  readonly baseline: Sample;
+  readonly targetRatioMin: number | undefined;
+}
+
+function rate(plan: SizePlan, sample: Sample): number {
+  return plan.unit === 'ops/s' ? sample.ops / sample.seconds : sample.bytes / 1e6 / sample.seconds;
+}
+
+function percentileMs(sample: Sample, fraction: number): number {
+  const sorted = [...sample.latenciesMs].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(fraction * sorted.length) - 1)] ?? NaN;
+}
+
+function latency(sample: Sample): string {
+  const format = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
+  return `${format(percentileMs(sample, 0.5))}/${format(percentileMs(sample, 0.99))}`;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const header = ['size', 'op', 'unit', 'tessera', 'baseline', 'ratio', 'target', 'result', 'tessera p50/p99 ms', 'baseline p50/p99 ms', 'ops t/b'];
+  const lines = rows.map((row) => {
+    const tessera = rate(row.plan, row.tessera);
+    const baseline = rate(row.plan, row.baseline);
+    const ratio = tessera / baseline;
+    const target = row.targetRatioMin;
+    return [
+      row.plan.label, row.op, row.plan.unit, tessera.toFixed(row.plan.unit === 'ops/s' ? 0 : 1), baseline.toFixed(row.plan.unit === 'ops/s' ? 0 : 1),
+      ratio.toFixed(2), target === undefined ? '-' : `>= ${target.toFixed(2)}`, target === undefined ? '' : ratio >= target ? 'PASS' : 'MISS',
+      latency(row.tessera), latency(row.baseline), `${row.tessera.ops}/${row.baseline.ops}`,
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
+  const format = (cells: readonly string[]): string =>
+    cells.map((cell, column) => (column < 3 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  console.log(format(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const line of lines) console.log(format(line));
+}
+
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseArguments(process.argv.slice(2));
+  const plans = plansFor(options.quick).filter((plan) => options.only === undefined || plan.name === options.only);
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'tessera-bench-'));
+  process.once('SIGINT', () => {
+    rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
+  const servers: Server[] = [];
+  const clients: ObjectClient[] = [];
+  try {
+    const tessera = await startEmbeddedServer({
+      host: '127.0.0.1', port: 0, dataDir: path.join(root, 'tessera'), driveCount: 6, scheme: { k: 4, m: 2 }, logger: silentLogger, root: credentials,
+    });
+    servers.push({ endpoint: tessera.endpoint, close: () => tessera.close() });
+    await fs.mkdir(path.join(root, 'baseline'));
+    const baseline = await startBaselineServer(path.join(root, 'baseline'));
+    servers.push(baseline);
+    const sign = sigv4Signer(new URL(tessera.endpoint).host);
+    const setup = undiciClient(tessera.endpoint, 1, sign);
+    clients.push(setup);
+    await createBucket(tessera.endpoint, sign);
+    console.log(`Tessera ${tessera.protection}, data under ${root}; ${os.cpus().length} cores, node ${process.version}${options.quick ? ', quick' : ''}`);
+    const rows: Row[] = [];
+    for (const plan of plans) {
+      rows.push(...(await measureSize(plan, tessera.endpoint, baseline.endpoint, sign, clients)));
+    }
+    console.log('');
+    printTable(rows);
+  } finally {
+    for (const client of clients) await client.close();
+    for (const server of servers) await server.close();
+    await fs.rm(root, { recursive: true, force: true });
+  }
+}
+
+async function createBucket(endpoint: string, sign: Signer): Promise<void> {
+  const pool = new Pool(endpoint, { connections: 1 });
+  const response = await pool.request({ method: 'PUT', path: `/${bucket}`, headers: sign('PUT', `/${bucket}`) });
+  const text = await response.body.text();
+  await pool.close();
+  if (response.statusCode !== 200) throw new Error(`CreateBucket ${bucket}: ${response.statusCode} ${text}`);
+}
+
+/** Raw PUT/GET on both servers, then the SDK on Tessera; rows for the table. */
+async function measureSize(plan: SizePlan, tesseraEndpoint: string, baselineEndpoint: string, sign: Signer, clients: ObjectClient[]): Promise<Row[]> {
+  const payloads = Array.from({ length: plan.payloadVariants }, () => randomBytes(plan.objectBytes));
+  const tesseraClient = undiciClient(tesseraEndpoint, plan.concurrency, sign);
+  const baselineClient = undiciClient(baselineEndpoint, plan.concurrency, undefined);
+  const sdk = sdkClient(tesseraEndpoint, plan.concurrency);
+  clients.push(tesseraClient, baselineClient, sdk);
+  process.stdout.write(`${plan.label}: tessera`);
+  const tessera = await runSize(tesseraClient, plan, payloads, 'raw');
+  process.stdout.write(', baseline');
+  const baseline = await runSize(baselineClient, plan, payloads, 'raw');
+  process.stdout.write(', aws-sdk → tessera');
+  const viaSdk = await runSize(sdk, plan, payloads, 'sdk');
+  console.log(' done');
+  const targetOf = (op: Operation): number | undefined => targets.find((target) => target.size === plan.name && target.op === op)?.ratioMin;
+  return [
+    { plan, op: 'PUT', tessera: tessera.put, baseline: baseline.put, targetRatioMin: targetOf('PUT') },
+    { plan, op: 'GET', tessera: tessera.get, baseline: baseline.get, targetRatioMin: targetOf('GET') },
+    { plan, op: 'PUT sdk', tessera: viaSdk.put, baseline: baseline.put, targetRatioMin: undefined },
+    { plan, op: 'GET sdk', tessera: viaSdk.get, baseline: baseline.get, targetRatioMin: undefined },
+  ];
+}
+
+await main();
