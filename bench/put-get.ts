@@ -98,7 +98,7 @@ type Signer = (method: Operation, requestPath: string) => Record<string, string>
 function sigv4Signer(host: string): Signer {
   const signedHeaders = 'host;x-amz-content-sha256;x-amz-date';
   let keyDate = '';
-  let key = Buffer.alloc(0);
+  let key: Buffer = Buffer.alloc(0);
   return (method, requestPath) => {
     const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const date = amzDate.slice(0, 8);
@@ -133,8 +133,11 @@ async function startBaselineServer(directory: string): Promise<Server> {
   const fileOf = (url: string): string => path.join(directory, Buffer.from(url).toString('base64url'));
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
     const serve = request.method === 'PUT' ? storeBody : request.method === 'GET' ? sendFile : undefined;
-    const done = serve === undefined ? Promise.resolve(reply(response, 405)) : serve(request, response);
-    done.catch((error: unknown) => {
+    if (serve === undefined) {
+      reply(response, 405);
+      return;
+    }
+    serve(request, response).catch((error: unknown) => {
       if (!response.headersSent) reply(response, 500, String(error));
       else response.destroy();
     });
@@ -171,7 +174,11 @@ async function startBaselineServer(directory: string): Promise<Server> {
     endpoint: `http://127.0.0.1:${address.port}`,
     close: () => {
       server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
+      return new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
     },
   };
 }
