@@ -48,6 +48,7 @@ export type PutObjectOutcome =
   | { readonly status: 'ok'; readonly version: VersionRecord }
   | { readonly status: 'no_such_bucket' }
   | { readonly status: 'precondition_failed' }
+  | { readonly status: 'no_such_key' }
   | { readonly status: 'bad_digest' }
   | { readonly status: 'too_large' };
 
@@ -247,6 +248,7 @@ export class Gateway {
         return { status: 'ok', version: result.version };
       case 'no_such_bucket':
       case 'precondition_failed':
+      case 'no_such_key':
         this.hooks.onGarbage();
         return { status: result.status };
       default:

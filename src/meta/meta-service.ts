@@ -67,7 +67,8 @@ export class MetaService {
       env.logger.log('info', 'meta: replaying journal', { ops: replay.length, from: replay[0]!.opNumber });
       await service.applyBatch(replay);
     }
-    service.lastTimestampMs = replay.at(-1)?.timestampMs ?? 0;
+    // Timestamps never go back, even if the wall clock did across a restart.
+    service.lastTimestampMs = Math.max(replay.at(-1)?.timestampMs ?? 0, readAppliedTimestampMs(kv));
     return service;
   }
 
@@ -131,7 +132,7 @@ export class MetaService {
     assert(position.opNumber === last.opNumber, `journal at ${position.opNumber}, applying up to ${last.opNumber}`);
     return this.kv.transact((transaction: KvTransaction) => {
       const results = entries.map((entry) => this.stateMachine.apply(transaction, entry));
-      transaction.put(appliedKey, encodeRecord(position));
+      transaction.put(appliedKey, encodeRecord({ ...position, timestampMs: last.timestampMs }));
       return results;
     });
   }
@@ -197,7 +198,14 @@ export class MetaService {
   }
 }
 
+function readAppliedTimestampMs(kv: KvReader): number {
+  const bytes = kv.get(appliedKey);
+  return bytes === undefined ? 0 : ((decodeRecord(bytes) as { timestampMs?: number }).timestampMs ?? 0);
+}
+
 function readApplied(kv: KvReader): JournalPosition {
   const bytes = kv.get(appliedKey);
-  return bytes === undefined ? journalOrigin : (decodeRecord(bytes) as JournalPosition);
+  if (bytes === undefined) return journalOrigin;
+  const { opNumber, checksum } = decodeRecord(bytes) as JournalPosition;
+  return { opNumber, checksum };
 }

@@ -39,7 +39,9 @@ export type MetaResult =
   | { readonly status: 'no_such_bucket' }
   | { readonly status: 'bucket_not_empty' }
   | { readonly status: 'no_such_preparing_version' }
-  | { readonly status: 'precondition_failed' };
+  | { readonly status: 'precondition_failed' }
+  /** If-Match named a key that does not exist (S3: 404 NoSuchKey, not 412). */
+  | { readonly status: 'no_such_key' };
 
 /** An op as sequenced by the metadata service: op number and timestamp assigned. */
 export interface SequencedOp {

@@ -67,8 +67,8 @@ export interface GarbageRecord {
 
 /** Conditions checked atomically inside the state machine (S3 conditional writes). */
 export interface WriteConditions {
-  /** `If-None-Match: *`: the key must not exist. */
-  readonly ifNoneMatch?: '*';
+  /** `If-None-Match: *`: the key must not exist; `If-None-Match: <etag>`: its etag must differ. */
+  readonly ifNoneMatch?: string;
   /** `If-Match: <etag>`: the current version must have this etag. */
   readonly ifMatch?: string;
 }

@@ -355,11 +355,11 @@ describe('MetaStateMachine: conditions', () => {
     });
   }
 
-  it('ifMatch on a missing key fails, even "*"', async () => {
+  it('ifMatch on a missing key fails as no_such_key (S3: 404), even "*"', async () => {
     const harness = await withObject();
     for (const ifMatch of ['*', '"abc123"']) {
       const result = await harness.apply(putVersion({ versionId: `new-${ifMatch}`, key: 'missing' }, { ifMatch }));
-      assert.deepEqual(result, { status: 'precondition_failed' });
+      assert.deepEqual(result, { status: 'no_such_key' });
     }
   });
 
@@ -382,7 +382,7 @@ describe('MetaStateMachine: conditions', () => {
     assert.deepEqual(await harness.apply(deleteObject('cat.jpg', { ifMatch: '"nope"' })), { status: 'precondition_failed' });
     assert.equal(readObject(harness.kv, 'photos', 'cat.jpg')?.versionId, 'v1');
     assert.deepEqual(garbage(harness.kv), []);
-    assert.deepEqual(await harness.apply(deleteObject('missing', { ifMatch: '*' })), { status: 'precondition_failed' });
+    assert.deepEqual(await harness.apply(deleteObject('missing', { ifMatch: '*' })), { status: 'no_such_key' });
     assert.deepEqual(await harness.apply(deleteObject('cat.jpg', { ifMatch: '"abc123"' })), {
       status: 'object_deleted',
       deletedVersionId: 'v1',

@@ -26,13 +26,27 @@ export function readPreparing(reader: KvReader, versionId: string): VersionRecor
   return bytes === undefined ? undefined : (decodeRecord(bytes) as VersionRecord);
 }
 
+function etagEquals(condition: string, etag: string): boolean {
+  return condition === etag || `"${condition}"` === etag;
+}
+
+/** What the conditions say of `current`: ok, or the failure to answer. */
+function checkConditions(
+  current: VersionRecord | undefined,
+  conditions: WriteConditions | undefined,
+): 'ok' | 'precondition_failed' | 'no_such_key' {
+  if (conditions?.ifMatch !== undefined && current === undefined) return 'no_such_key';
+  return conditionsHold(current, conditions) ? 'ok' : 'precondition_failed';
+}
+
 function conditionsHold(current: VersionRecord | undefined, conditions: WriteConditions | undefined): boolean {
   if (conditions === undefined) return true;
-  if (conditions.ifNoneMatch === '*' && current !== undefined) return false;
+  if (conditions.ifNoneMatch !== undefined && current !== undefined) {
+    if (conditions.ifNoneMatch === '*' || etagEquals(conditions.ifNoneMatch, current.etag)) return false;
+  }
   if (conditions.ifMatch !== undefined) {
     if (current === undefined) return false;
-    const wanted = conditions.ifMatch;
-    if (wanted !== '*' && wanted !== current.etag && `"${wanted}"` !== current.etag) return false;
+    if (conditions.ifMatch !== '*' && !etagEquals(conditions.ifMatch, current.etag)) return false;
   }
   return true;
 }
@@ -106,9 +120,10 @@ export class MetaStateMachine {
       return { status: 'no_such_bucket' };
     }
     const current = readObject(transaction, version.bucket, version.key);
-    if (!conditionsHold(current, conditions)) {
+    const verdict = checkConditions(current, conditions);
+    if (verdict !== 'ok') {
       this.queueGarbage(transaction, version, timestampMs);
-      return { status: 'precondition_failed' };
+      return { status: verdict };
     }
     return this.install(transaction, { ...version, createdMs: timestampMs }, current, timestampMs);
   }
@@ -144,9 +159,10 @@ export class MetaStateMachine {
       return { status: 'no_such_bucket' };
     }
     const current = readObject(transaction, version.bucket, version.key);
-    if (!conditionsHold(current, op.conditions)) {
+    const verdict = checkConditions(current, op.conditions);
+    if (verdict !== 'ok') {
       this.queueGarbage(transaction, version, timestampMs);
-      return { status: 'precondition_failed' };
+      return { status: verdict };
     }
     return this.install(transaction, version, current, timestampMs);
   }
@@ -184,7 +200,8 @@ export class MetaStateMachine {
   ): MetaResult {
     if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
     const current = readObject(transaction, bucket, key);
-    if (!conditionsHold(current, conditions)) return { status: 'precondition_failed' };
+    const verdict = checkConditions(current, conditions);
+    if (verdict !== 'ok') return { status: verdict };
     if (current === undefined) return { status: 'object_deleted' };
     transaction.delete(objectKey(bucket, key));
     transaction.delete(versionIndexKey(current.versionId));

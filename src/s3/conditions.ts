@@ -5,7 +5,7 @@
 
 import type { VersionRecord } from '../meta/records.js';
 import { S3Error } from './errors.js';
-import { parseHttpDate } from './http-dates.js';
+import { httpDate, parseHttpDate } from './http-dates.js';
 
 export interface ReadConditions {
   readonly ifMatch?: string | undefined;
@@ -24,13 +24,14 @@ export function etagMatches(condition: string, etag: string): boolean {
 /** Throws PreconditionFailed (412) or NotModified (304) when a condition says so. */
 export function checkReadConditions(version: VersionRecord, conditions: ReadConditions, failure: 'read' | 'copy' = 'read'): void {
   const lastModifiedSeconds = Math.floor(version.createdMs / 1000);
-  const notModified = (): S3Error => (failure === 'copy' ? new S3Error('PreconditionFailed') : new S3Error('NotModified'));
+  const headers = { headers: { etag: version.etag, 'last-modified': httpDate(version.createdMs) } };
+  const notModified = (): S3Error => new S3Error(failure === 'copy' ? 'PreconditionFailed' : 'NotModified', undefined, {}, headers);
   if (conditions.ifMatch !== undefined) {
-    if (!etagMatches(conditions.ifMatch, version.etag)) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' });
+    if (!etagMatches(conditions.ifMatch, version.etag)) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' }, headers);
   } else {
     const since = parseHttpDate(conditions.ifUnmodifiedSince);
     if (since !== undefined && lastModifiedSeconds > Math.floor(since / 1000)) {
-      throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Unmodified-Since' });
+      throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Unmodified-Since' }, headers);
     }
   }
   if (conditions.ifNoneMatch !== undefined) {

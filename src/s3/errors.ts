@@ -60,12 +60,16 @@ export class S3Error extends Error {
     readonly code: S3ErrorCode,
     message?: string,
     readonly fields: Readonly<Record<string, string>> = {},
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
   ) {
     const [status, defaultMessage] = s3ErrorCatalog[code];
-    super(message ?? defaultMessage, options);
+    super(message ?? defaultMessage, options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
+    this.headers = options?.headers ?? {};
   }
+
+  /** Response headers that go with the error (e.g. ETag on 304 and 412). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export function isS3Error(error: unknown): error is S3Error {

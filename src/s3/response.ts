@@ -16,7 +16,7 @@ export function emptyResponse(status: number, headers: Record<string, string> = 
 }
 
 export function errorResponse(error: S3Error, resource: string, requestId: string, method: string): S3Response {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...error.headers };
   if (method === 'HEAD' || error.status === 304) {
     return { status: error.status, headers: { ...headers, 'content-length': '0' } };
   }

@@ -16,10 +16,25 @@ import { escapeXml, parseXml } from '../xml.js';
 const createBucketBodyBytesMax = 64 * 1024;
 
 export async function listBuckets(context: RequestContext): Promise<S3Response> {
-  const buckets = (await context.services.meta.listBuckets()).filter((bucket) => bucket.owner === context.user.canonicalId);
+  const query = context.target.query;
+  const prefix = query.get('prefix') ?? '';
+  const token = query.get('continuation-token');
+  const after = token === undefined || token === '' ? undefined : Buffer.from(token, 'base64url').toString('utf8');
+  const maxText = query.get('max-buckets');
+  if (maxText !== undefined && (!/^\d+$/.test(maxText) || Number(maxText) < 1 || Number(maxText) > 10000)) {
+    throw new S3Error('InvalidArgument', 'max-buckets must be an integer from 1 to 10000', { ArgumentName: 'max-buckets' });
+  }
+  const maxBuckets = maxText === undefined ? Number.POSITIVE_INFINITY : Number(maxText);
+  const buckets = (await context.services.meta.listBuckets()).filter(
+    (bucket) => bucket.owner === context.user.canonicalId && bucket.name.startsWith(prefix) && (after === undefined || bucket.name > after),
+  );
+  const page = buckets.slice(0, maxBuckets);
+  const truncated = buckets.length > page.length;
   return xmlResponse('ListAllMyBucketsResult', {
     Owner: { ID: context.user.canonicalId, DisplayName: context.user.displayName },
-    Buckets: { Bucket: buckets.map((bucket) => ({ Name: bucket.name, CreationDate: isoDate(bucket.createdMs) })) },
+    Buckets: { Bucket: page.map((bucket) => ({ Name: bucket.name, CreationDate: isoDate(bucket.createdMs) })) },
+    ContinuationToken: truncated ? Buffer.from(page.at(-1)!.name).toString('base64url') : undefined,
+    Prefix: query.has('prefix') ? prefix : undefined,
   });
 }
 
@@ -44,6 +59,10 @@ export async function createBucket(context: RequestContext): Promise<S3Response>
     region: context.services.region,
   });
   if (result.status === 'bucket_exists') {
+    // AWS's us-east-1 answers 200 when you re-create your own bucket; other regions 409.
+    if (result.owner === context.user.canonicalId && context.services.region === 'us-east-1') {
+      return emptyResponse(200, { location: `/${bucket}` });
+    }
     const code = result.owner === context.user.canonicalId ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
     throw new S3Error(code, undefined, { BucketName: bucket });
   }

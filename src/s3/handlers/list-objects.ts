@@ -72,9 +72,9 @@ export async function listObjectsV2(context: RequestContext): Promise<S3Response
   const query = context.target.query;
   const token = query.get('continuation-token');
   let after = query.get('start-after');
-  if (token !== undefined) {
+  if (token !== undefined && token !== '') {
     const decoded = Buffer.from(token, 'base64url').toString('utf8');
-    if (token === '' || !decoded.startsWith('t1:')) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+    if (!decoded.startsWith('t1:')) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
     after = decoded.slice(3);
   }
   const page = await listPage(context, after);
@@ -83,7 +83,7 @@ export async function listObjectsV2(context: RequestContext): Promise<S3Response
   return xmlResponse('ListBucketResult', {
     Name: context.target.bucket,
     Prefix: encode(page.prefix),
-    Delimiter: page.delimiter === undefined ? undefined : encode(page.delimiter),
+    Delimiter: page.delimiter === undefined || page.delimiter === '' ? undefined : encode(page.delimiter),
     MaxKeys: page.maxKeys,
     EncodingType: query.get('encoding-type'),
     KeyCount: page.result.contents.length + page.result.commonPrefixes.length,
@@ -103,11 +103,11 @@ export async function listObjectsV1(context: RequestContext): Promise<S3Response
   const next = page.result.nextAfter;
   return xmlResponse('ListBucketResult', {
     Name: context.target.bucket,
-    Prefix: encode(page.prefix),
+    Prefix: page.prefix,
     Marker: encode(marker ?? ''),
-    NextMarker: page.delimiter !== undefined && next !== undefined ? encode(next) : undefined,
+    NextMarker: page.delimiter !== undefined && page.delimiter !== '' && next !== undefined ? encode(next) : undefined,
     MaxKeys: page.maxKeys,
-    Delimiter: page.delimiter === undefined ? undefined : encode(page.delimiter),
+    Delimiter: page.delimiter === undefined || page.delimiter === '' ? undefined : encode(page.delimiter),
     EncodingType: context.target.query.get('encoding-type'),
     IsTruncated: page.result.isTruncated,
     Contents: contents(context, page, encode, true),

@@ -28,11 +28,8 @@ function contentMd5(context: RequestContext): Uint8Array | undefined {
 export function writeConditions(context: RequestContext): WriteConditions | undefined {
   const ifNoneMatch = header(context, 'if-none-match');
   const ifMatch = header(context, 'if-match');
-  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
-    throw new S3Error('NotImplemented', 'If-None-Match on writes supports only "*"', { Header: 'If-None-Match' });
-  }
   if (ifNoneMatch === undefined && ifMatch === undefined) return undefined;
-  return { ...(ifNoneMatch === undefined ? {} : { ifNoneMatch: '*' as const }), ...(ifMatch === undefined ? {} : { ifMatch: ifMatch.trim() }) };
+  return { ...(ifNoneMatch === undefined ? {} : { ifNoneMatch: ifNoneMatch.trim() }), ...(ifMatch === undefined ? {} : { ifMatch: ifMatch.trim() }) };
 }
 
 export function checkPutOutcome(outcome: PutObjectOutcome, bucket: string): VersionRecord {
@@ -43,6 +40,8 @@ export function checkPutOutcome(outcome: PutObjectOutcome, bucket: string): Vers
       throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket });
     case 'precondition_failed':
       throw new S3Error('PreconditionFailed');
+    case 'no_such_key':
+      throw new S3Error('NoSuchKey');
     case 'bad_digest':
       throw new S3Error('BadDigest');
     case 'too_large':
@@ -148,6 +147,7 @@ export async function deleteObject(context: RequestContext): Promise<S3Response>
   });
   if (result.status === 'no_such_bucket') throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket.name });
   if (result.status === 'precondition_failed') throw new S3Error('PreconditionFailed');
+  if (result.status === 'no_such_key') throw new S3Error('NoSuchKey', undefined, { Key: key });
   assert(result.status === 'object_deleted', `delete_object answered ${result.status}`);
   if (result.deletedVersionId !== undefined) context.services.gateway.notifyGarbage();
   return emptyResponse(204);
