@@ -5,6 +5,7 @@
 
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
@@ -195,7 +196,9 @@ export function sendRaw(port: number, request: RawRequest, host = `127.0.0.1:${p
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) });
+        });
         response.on('error', reject);
       },
     );
@@ -204,15 +207,12 @@ export function sendRaw(port: number, request: RawRequest, host = `127.0.0.1:${p
   });
 }
 
-/**
- * Signs with the SDK's own signer (@smithy/signature-v4, configured as the S3
- * client configures it) and sends to 127.0.0.1:port with the given Host.
- */
-export async function sendSigned(
+/** A request signed with the SDK's own signer (@smithy/signature-v4, configured as the S3 client configures it). */
+export async function signRequest(
   port: number,
   request: RawRequest,
-  options: { credentials?: TestCredentials; host?: string } = {},
-): Promise<RawResponse> {
+  options: { credentials?: TestCredentials; host?: string; signingDate?: Date } = {},
+): Promise<{ method: string; path: string; headers: Record<string, string> }> {
   const host = options.host ?? `127.0.0.1:${port}`;
   const signer = new SignatureV4({
     credentials: options.credentials ?? rootCredentials,
@@ -232,8 +232,18 @@ export async function sendSigned(
     headers: { host, ...(body === undefined ? {} : { 'content-length': String(body.length) }), ...request.headers },
     ...(body === undefined ? {} : { body }),
   });
-  const signed = await signer.sign(unsigned);
-  return sendRaw(port, { method: signed.method, path: signed.path, query: signed.query as Record<string, string>, headers: signed.headers, ...(body === undefined ? {} : { body }) }, host);
+  const signed = await signer.sign(unsigned, options.signingDate === undefined ? {} : { signingDate: options.signingDate });
+  return { method: signed.method, path: `${signed.path}${queryString(signed.query as Record<string, string>)}`, headers: signed.headers };
+}
+
+/** Signs (see signRequest) and sends to 127.0.0.1:port with the given Host. */
+export async function sendSigned(
+  port: number,
+  request: RawRequest,
+  options: { credentials?: TestCredentials; host?: string; signingDate?: Date } = {},
+): Promise<RawResponse> {
+  const signed = await signRequest(port, request, options);
+  return sendRaw(port, { method: signed.method, path: signed.path, headers: signed.headers, ...(request.body === undefined ? {} : { body: request.body }) }, options.host);
 }
 
 /** A presigned URL made with the SDK's signer, as @aws-sdk/s3-request-presigner does. */
@@ -277,4 +287,20 @@ export function captureRequestHeaders(client: S3Client): Record<string, string>[
     { step: 'deserialize', name: 'testCaptureRequestHeaders' },
   );
   return captured;
+}
+
+/** Opens a plain TCP connection and writes a signed request head (no body yet). */
+export async function openSignedRequest(
+  port: number,
+  request: RawRequest,
+): Promise<net.Socket> {
+  const signed = await signRequest(port, request);
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const head = Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.write(`${signed.method} ${signed.path} HTTP/1.1\r\n${head}\r\n`);
+  return socket;
 }

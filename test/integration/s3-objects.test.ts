@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import {
   CopyObjectCommand,
@@ -16,6 +17,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
@@ -24,6 +26,7 @@ import {
   captureRequestHeaders,
   drainGarbage,
   fragmentFiles,
+  openSignedRequest,
   patternBytes,
   s3ErrorOf,
   sendSigned,
@@ -313,6 +316,44 @@ describe('s3 objects', () => {
     assert.equal((await fragmentFiles(t.server.driveDirs)).length, before + 6, 'only the newest version keeps fragments');
   });
 
+  it('a slow reader keeps reading the old version across an overwrite and a GC pass', async () => {
+    // Big enough that the response cannot sit whole in loopback socket buffers,
+    // so the server is still reading fragments when GC runs.
+    const size = 16 * MiB;
+    const old = patternBytes(size, 55);
+    await put({ Key: 'slow-reader', Body: old });
+    const socket = await openSignedRequest(t.port, { method: 'GET', path: `/${bucket}/slow-reader`, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+    socket.pause();
+    await sleep(200);
+    await put({ Key: 'slow-reader', Body: patternBytes(100 * KiB, 56) });
+    const during = await t.server.garbageCollector.runPass();
+    assert.equal(during.deferred, 1, 'the version being read is not collected');
+    assert.equal(during.fragmentsDeleted, 0);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let bodyStart = -1;
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+        if (bodyStart < 0) {
+          const headEnd = Buffer.concat(chunks).indexOf('\r\n\r\n');
+          if (headEnd >= 0) bodyStart = headEnd + 4;
+        }
+        if (bodyStart >= 0 && received - bodyStart >= size) resolve();
+      });
+      socket.on('error', reject);
+      socket.resume();
+    });
+    socket.destroy();
+    const response = Buffer.concat(chunks);
+    assert.match(response.subarray(0, 16).toString(), /^HTTP\/1\.1 200/);
+    assert.ok(response.subarray(bodyStart).equals(old), 'the reader gets the old bytes, whole');
+    await sleep(20);
+    await drainGarbage(t.server);
+    assert.equal((await t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'slow-reader' }))).ContentLength, 100 * KiB);
+  });
+
   describe('CopyObject', () => {
     const bytes = patternBytes(400 * KiB + 9, 61);
     before(async () => {
@@ -402,6 +443,40 @@ describe('s3 objects', () => {
     assert.deepEqual(quiet.Deleted ?? [], []);
     assert.deepEqual(quiet.Errors ?? [], []);
     assert.equal((await s3ErrorOf(get('multi/quiet'))).status, 404);
+  });
+
+  it('DeleteObjects keeps leading and trailing spaces in keys (never deletes a neighbour)', async () => {
+    const spaced = [' lead', 'trail ', '  ', 'a & b <c>'];
+    for (const key of [...spaced, 'lead', 'trail']) await put({ Key: `ws/${key}`, Body: key });
+    const result = await t.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: spaced.map((key) => ({ Key: `ws/${key}` })) } }));
+    assert.deepEqual((result.Deleted ?? []).map((entry) => entry.Key).sort(), spaced.map((key) => `ws/${key}`).sort());
+    const raw = await sendSigned(t.port, {
+      method: 'POST',
+      path: `/${bucket}`,
+      query: { delete: '' },
+      headers: { 'content-type': 'application/xml' },
+      body: '<Delete>\n  <Object>\n    <Key>ws/lead </Key>\n  </Object>\n  <Quiet> true </Quiet>\n</Delete>',
+    });
+    assert.equal(raw.status, 200);
+    assert.doesNotMatch(raw.body.toString(), /<Deleted>/, 'Quiet with spaces around true is still quiet');
+    const left = await t.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'ws/' }));
+    assert.deepEqual((left.Contents ?? []).map((entry) => entry.Key), ['ws/lead', 'ws/trail']);
+  });
+
+  it('DeleteObjects with a leading-space key deletes exactly that key', async () => {
+    await put({ Key: ' spaced', Body: 'spaced' });
+    await put({ Key: 'spaced', Body: 'plain' });
+    const response = await sendSigned(t.port, {
+      method: 'POST',
+      path: `/${bucket}`,
+      query: { delete: '' },
+      headers: { 'content-type': 'application/xml' },
+      body: '<Delete><Object><Key> spaced</Key></Object></Delete>',
+    });
+    assert.equal(response.status, 200, response.body.toString());
+    assert.match(response.body.toString(), /<Deleted><Key> spaced<\/Key><\/Deleted>/);
+    assert.equal((await get('spaced')).bytes.toString(), 'plain', 'the neighbour without the space survives');
+    assert.equal((await s3ErrorOf(get(' spaced'))).status, 404);
   });
 
   describe('bad digests create nothing', () => {
