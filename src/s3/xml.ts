@@ -37,22 +37,25 @@ export function renderXmlDocument(root: string, children: XmlNode, options: { na
   return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<${root}${xmlns}>${renderChildren(children)}</${root}>`, 'utf8');
 }
 
-const parser = new XMLParser({
+const parserOptions = {
   ignoreAttributes: true,
   removeNSPrefix: true,
   parseTagValue: false,
-  trimValues: true,
   processEntities: true,
-  isArray: (name) => name === 'Object' || name === 'Part',
-});
+  isArray: (name: string) => name === 'Object' || name === 'Part',
+};
+const parser = new XMLParser({ ...parserOptions, trimValues: true });
+// Object keys may begin or end with spaces: trimming `<Key> a</Key>` would name
+// (and delete) another object.
+const untrimmedParser = new XMLParser({ ...parserOptions, trimValues: false });
 
 /** Parses a request body; MalformedXML when it is not well-formed XML. */
-export function parseXml(body: Uint8Array): Record<string, unknown> {
+export function parseXml(body: Uint8Array, options: { trimValues?: boolean } = {}): Record<string, unknown> {
   const text = Buffer.from(body).toString('utf8');
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- the replacement package is not a dependency yet
   if (text.trim() === '' || XMLValidator.validate(text) !== true) throw new S3Error('MalformedXML');
   try {
-    return parser.parse(text) as Record<string, unknown>;
+    return (options.trimValues === false ? untrimmedParser : parser).parse(text) as Record<string, unknown>;
   } catch (error) {
     throw new S3Error('MalformedXML', undefined, {}, { cause: error });
   }

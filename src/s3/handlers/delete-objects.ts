@@ -17,7 +17,7 @@ export const deleteObjectsKeysMax = 1000;
 const deleteBodyBytesMax = 2 * 1024 * 1024;
 
 function parseKeys(body: Uint8Array): { keys: string[]; quiet: boolean } {
-  const parsed = parseXml(body).Delete;
+  const parsed = parseXml(body, { trimValues: false }).Delete;
   if (typeof parsed !== 'object' || parsed === null) throw new S3Error('MalformedXML');
   const document = parsed as { Object?: unknown; Quiet?: unknown };
   const objects = document.Object;
@@ -28,7 +28,7 @@ function parseKeys(body: Uint8Array): { keys: string[]; quiet: boolean } {
     if (typeof key !== 'string' && typeof key !== 'number') throw new S3Error('MalformedXML');
     return String(key);
   });
-  return { keys, quiet: String(document.Quiet).toLowerCase() === 'true' };
+  return { keys, quiet: String(document.Quiet).trim().toLowerCase() === 'true' };
 }
 
 export async function deleteObjects(context: RequestContext): Promise<S3Response> {
