@@ -1,6 +1,6 @@
 // PUT/GET benchmark: Tessera's embedded server (6 drive folders, 4+2) against a
 // minimal baseline node:http server that streams each body to one file (temp
-// name, fdatasync, rename) and streams it back. Both run in this process and
+// name, fsync, rename; no directory fsync) and streams it back. Both run in this process and
 // get the same raw bytes from the same undici client code; only the SigV4
 // headers differ (UNSIGNED-PAYLOAD, signed here with node:crypto so signing
 // costs microseconds). The ratios tessera/baseline are checked against the
@@ -12,7 +12,7 @@
 // Run: npm run build && node dist/bench/put-get.js [--quick] [--only 4k|1m|64m]
 
 import { randomBytes, createHash, createHmac } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -33,10 +33,12 @@ interface SizePlan {
   readonly label: string;
   readonly objectBytes: number;
   readonly concurrency: number;
-  /** Time box for a phase (Infinity: run exactly opsMax). */
+  /** Rounds alternate the servers' order, so drift on a shared machine hits both. */
+  readonly rounds: number;
+  /** Time box of one phase in one round (Infinity: run exactly opsPerRoundMax). */
   readonly durationMs: number;
-  /** Most ops in one phase: the object count of PUT, a bound on a time-boxed GET. */
-  readonly opsMax: number;
+  /** Most ops of one phase in one round: PUT's object count, a bound on time-boxed phases. */
+  readonly opsPerRoundMax: number;
   /** Unmeasured PUT+GET ops per server first (JIT, sockets, page cache). */
   readonly warmupOps: number;
   /** Distinct payloads cycled over the keys, so a mixed-up object fails the check. */
@@ -48,11 +50,11 @@ function plansFor(quick: boolean): SizePlan[] {
   const KiB = 1024;
   const MiB = 1024 * KiB;
   return [
-    { name: '4k', label: '4 KiB', objectBytes: 4 * KiB, concurrency: 32, durationMs: quick ? 1000 : 3000, opsMax: 50_000,
+    { name: '4k', label: '4 KiB', objectBytes: 4 * KiB, concurrency: 32, rounds: quick ? 1 : 5, durationMs: 1000, opsPerRoundMax: 50_000,
       warmupOps: quick ? 64 : 256, payloadVariants: 64, unit: 'ops/s' },
-    { name: '1m', label: '1 MiB', objectBytes: MiB, concurrency: 8, durationMs: Infinity, opsMax: quick ? 40 : 200,
+    { name: '1m', label: '1 MiB', objectBytes: MiB, concurrency: 8, rounds: quick ? 1 : 4, durationMs: Infinity, opsPerRoundMax: quick ? 40 : 50,
       warmupOps: 8, payloadVariants: 8, unit: 'MB/s' },
-    { name: '64m', label: '64 MiB', objectBytes: 64 * MiB, concurrency: 2, durationMs: Infinity, opsMax: quick ? 2 : 6,
+    { name: '64m', label: '64 MiB', objectBytes: 64 * MiB, concurrency: 2, rounds: quick ? 1 : 4, durationMs: Infinity, opsPerRoundMax: 2,
       warmupOps: quick ? 0 : 2, payloadVariants: 2, unit: 'MB/s' },
   ];
 }
@@ -66,6 +68,8 @@ const targets: readonly { size: SizeName; op: Operation; ratioMin: number }[] = 
 ];
 /** Every verifyEvery-th GET compares content byte for byte; all GETs check length. */
 const verifyEvery = 8;
+/** A stuck request fails the run instead of hanging it (undici's default is 5 minutes). */
+const requestTimeoutMs = 60_000;
 const bucket = 'bench';
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'BENCHACCESSKEY000001', secretAccessKey: 'bench-secret-key-0000000000000000000000' };
@@ -145,13 +149,8 @@ async function startBaselineServer(directory: string): Promise<Server> {
   async function storeBody(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const finalPath = fileOf(request.url ?? '/');
     const temporaryPath = `${finalPath}.${sequence++}.tmp`;
-    const file = await fs.open(temporaryPath, 'wx');
-    try {
-      await pipeline(request, file.createWriteStream({ autoClose: false }));
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
+    // flush: fsync before close; pipeline resolves only after the close.
+    await pipeline(request, createWriteStream(temporaryPath, { flags: 'wx', flush: true }));
     await fs.rename(temporaryPath, finalPath);
     reply(response, 200);
   }
@@ -199,7 +198,7 @@ interface ObjectClient {
 }
 
 function undiciClient(endpoint: string, connections: number, sign: Signer | undefined): ObjectClient {
-  const pool = new Pool(endpoint, { connections, pipelining: 1 });
+  const pool = new Pool(endpoint, { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs });
   const pathOf = (key: string): string => `/${bucket}/${key}`;
   return {
     async put(key, body) {
@@ -272,7 +271,8 @@ async function runLoad(concurrency: number, opsMax: number, durationMs: number, 
     while (claimed < opsMax && performance.now() < deadline) {
       const index = claimed++; // claimed before the await, so indexes are unique
       const opStart = performance.now();
-      bytes += await op(index);
+      const opBytes = await op(index); // not `bytes += await …`: that reads bytes before the await
+      bytes += opBytes;
       latenciesMs.push(performance.now() - opStart);
     }
   };
@@ -281,28 +281,46 @@ async function runLoad(concurrency: number, opsMax: number, durationMs: number, 
   return { ops: claimed, bytes, seconds: (performance.now() - start) / 1000, latenciesMs };
 }
 
-interface Phases {
-  readonly put: Sample;
-  readonly get: Sample;
+/** One server (or client) under test, with its measurements per round. */
+interface Contender {
+  readonly name: 'tessera' | 'baseline' | 'sdk';
+  readonly client: ObjectClient;
+  readonly puts: Sample[];
+  readonly gets: Sample[];
 }
 
-/** PUTs then GETs one size on one server; GET op i reads object i mod putCount. */
-async function runSize(client: ObjectClient, plan: SizePlan, payloads: readonly Buffer[], prefix: string): Promise<Phases> {
-  const key = (phase: string, index: number): string => `${prefix}/${plan.name}/${phase}-${String(index).padStart(6, '0')}`;
+/**
+ * Warms every contender up, then per round: every contender PUTs, then every
+ * contender GETs what it PUT that round. Odd rounds reverse the order.
+ */
+async function runSize(plan: SizePlan, payloads: readonly Buffer[], contenders: readonly Contender[]): Promise<void> {
+  // Keys name the contender: tessera and sdk share a bucket and must not overwrite each other.
+  const key = (contender: Contender, phase: string, index: number): string =>
+    `${contender.name}/${plan.name}/${phase}-${String(index).padStart(6, '0')}`;
   const payloadOf = (index: number): Buffer => payloads[index % payloads.length]!;
-  const put = (phase: string) => async (index: number) => {
-    await client.put(key(phase, index), payloadOf(index));
+  const put = (contender: Contender, phase: string) => async (index: number) => {
+    await contender.client.put(key(contender, phase, index), payloadOf(index));
     return plan.objectBytes;
   };
-  const get = (phase: string, count: number) => (index: number) =>
-    client.get(key(phase, index % count), payloadOf(index % count), index % verifyEvery === 0);
-  if (plan.warmupOps > 0) {
-    await runLoad(plan.concurrency, plan.warmupOps, Infinity, put('warm'));
-    await runLoad(plan.concurrency, plan.warmupOps, Infinity, get('warm', plan.warmupOps));
+  const get = (contender: Contender, phase: string, count: number) => (index: number) =>
+    contender.client.get(key(contender, phase, index % count), payloadOf(index % count), index % verifyEvery === 0);
+  for (const contender of contenders) {
+    if (plan.warmupOps === 0) break;
+    await runLoad(plan.concurrency, plan.warmupOps, Infinity, put(contender, 'warm'));
+    await runLoad(plan.concurrency, plan.warmupOps, Infinity, get(contender, 'warm', plan.warmupOps));
   }
-  const putSample = await runLoad(plan.concurrency, plan.opsMax, plan.durationMs, put('obj'));
-  const getSample = await runLoad(plan.concurrency, plan.opsMax, plan.durationMs, get('obj', putSample.ops));
-  return { put: putSample, get: getSample };
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    const phase = `round${round}`;
+    for (const contender of order) {
+      contender.puts.push(await runLoad(plan.concurrency, plan.opsPerRoundMax, plan.durationMs, put(contender, phase)));
+    }
+    for (const contender of order) {
+      const count = contender.puts.at(-1)!.ops;
+      contender.gets.push(await runLoad(plan.concurrency, plan.opsPerRoundMax, plan.durationMs, get(contender, phase, count)));
+    }
+    process.stdout.write(` ${round + 1}`);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -311,9 +329,19 @@ async function runSize(client: ObjectClient, plan: SizePlan, payloads: readonly 
 interface Row {
   readonly plan: SizePlan;
   readonly op: string;
-  readonly tessera: Sample;
-  readonly baseline: Sample;
+  /** Per round, in the same order for both. */
+  readonly tessera: readonly Sample[];
+  readonly baseline: readonly Sample[];
   readonly targetRatioMin: number | undefined;
+}
+
+function merged(samples: readonly Sample[]): Sample {
+  return {
+    ops: samples.reduce((total, sample) => total + sample.ops, 0),
+    bytes: samples.reduce((total, sample) => total + sample.bytes, 0),
+    seconds: samples.reduce((total, sample) => total + sample.seconds, 0),
+    latenciesMs: samples.flatMap((sample) => sample.latenciesMs),
+  };
 }
 
 function rate(plan: SizePlan, sample: Sample): number {
@@ -330,19 +358,29 @@ function latency(sample: Sample): string {
   return `${format(percentileMs(sample, 0.5))}/${format(percentileMs(sample, 0.99))}`;
 }
 
+/** Lowest and highest tessera/baseline ratio of single rounds: how noisy the run was. */
+function roundRange(row: Row): string {
+  assert(row.tessera.length === row.baseline.length, 'one tessera and one baseline sample per round');
+  const ratios = row.tessera.map((sample, round) => rate(row.plan, sample) / rate(row.plan, row.baseline[round]!));
+  return `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+}
+
+function cells(row: Row): string[] {
+  const tessera = merged(row.tessera);
+  const baseline = merged(row.baseline);
+  const digits = row.plan.unit === 'ops/s' ? 0 : 1;
+  const ratio = rate(row.plan, tessera) / rate(row.plan, baseline);
+  const target = row.targetRatioMin;
+  return [
+    row.plan.label, row.op, row.plan.unit, rate(row.plan, tessera).toFixed(digits), rate(row.plan, baseline).toFixed(digits), ratio.toFixed(2),
+    roundRange(row), target === undefined ? '-' : `>= ${target.toFixed(2)}`, target === undefined ? '' : ratio >= target ? 'PASS' : 'MISS',
+    latency(tessera), latency(baseline), `${tessera.ops}/${baseline.ops}`,
+  ];
+}
+
 function printTable(rows: readonly Row[]): void {
-  const header = ['size', 'op', 'unit', 'tessera', 'baseline', 'ratio', 'target', 'result', 'tessera p50/p99 ms', 'baseline p50/p99 ms', 'ops t/b'];
-  const lines = rows.map((row) => {
-    const tessera = rate(row.plan, row.tessera);
-    const baseline = rate(row.plan, row.baseline);
-    const ratio = tessera / baseline;
-    const target = row.targetRatioMin;
-    return [
-      row.plan.label, row.op, row.plan.unit, tessera.toFixed(row.plan.unit === 'ops/s' ? 0 : 1), baseline.toFixed(row.plan.unit === 'ops/s' ? 0 : 1),
-      ratio.toFixed(2), target === undefined ? '-' : `>= ${target.toFixed(2)}`, target === undefined ? '' : ratio >= target ? 'PASS' : 'MISS',
-      latency(row.tessera), latency(row.baseline), `${row.tessera.ops}/${row.baseline.ops}`,
-    ];
-  });
+  const header = ['size', 'op', 'unit', 'tessera', 'baseline', 'ratio', 'per round', 'target', 'result', 'tessera p50/p99 ms', 'baseline p50/p99 ms', 'ops t/b'];
+  const lines = rows.map(cells);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
   const format = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column < 3 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
@@ -355,6 +393,8 @@ function printTable(rows: readonly Row[]): void {
 
 async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2));
+  // The SDK warns on every client about Node 20 support ending in 2027.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const plans = plansFor(options.quick).filter((plan) => options.only === undefined || plan.name === options.only);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'tessera-bench-'));
   process.once('SIGINT', () => {
@@ -372,15 +412,14 @@ async function main(): Promise<void> {
     const baseline = await startBaselineServer(path.join(root, 'baseline'));
     servers.push(baseline);
     const sign = sigv4Signer(new URL(tessera.endpoint).host);
-    const setup = undiciClient(tessera.endpoint, 1, sign);
-    clients.push(setup);
     await createBucket(tessera.endpoint, sign);
     console.log(`Tessera ${tessera.protection}, data under ${root}; ${os.cpus().length} cores, node ${process.version}${options.quick ? ', quick' : ''}`);
     const rows: Row[] = [];
     for (const plan of plans) {
       rows.push(...(await measureSize(plan, tessera.endpoint, baseline.endpoint, sign, clients)));
     }
-    console.log('');
+    console.log('\nratio: tessera/baseline over all rounds; per round: lowest-highest ratio of single rounds;');
+    console.log('"sdk" rows: @aws-sdk/client-s3 (defaults: signed payload, CRC32) against Tessera, next to the raw baseline.\n');
     printTable(rows);
   } finally {
     for (const client of clients) await client.close();
@@ -397,26 +436,25 @@ async function createBucket(endpoint: string, sign: Signer): Promise<void> {
   if (response.statusCode !== 200) throw new Error(`CreateBucket ${bucket}: ${response.statusCode} ${text}`);
 }
 
-/** Raw PUT/GET on both servers, then the SDK on Tessera; rows for the table. */
+/** Raw PUT/GET on both servers and the SDK on Tessera, interleaved; rows for the table. */
 async function measureSize(plan: SizePlan, tesseraEndpoint: string, baselineEndpoint: string, sign: Signer, clients: ObjectClient[]): Promise<Row[]> {
   const payloads = Array.from({ length: plan.payloadVariants }, () => randomBytes(plan.objectBytes));
-  const tesseraClient = undiciClient(tesseraEndpoint, plan.concurrency, sign);
-  const baselineClient = undiciClient(baselineEndpoint, plan.concurrency, undefined);
-  const sdk = sdkClient(tesseraEndpoint, plan.concurrency);
-  clients.push(tesseraClient, baselineClient, sdk);
-  process.stdout.write(`${plan.label}: tessera`);
-  const tessera = await runSize(tesseraClient, plan, payloads, 'raw');
-  process.stdout.write(', baseline');
-  const baseline = await runSize(baselineClient, plan, payloads, 'raw');
-  process.stdout.write(', aws-sdk → tessera');
-  const viaSdk = await runSize(sdk, plan, payloads, 'sdk');
+  const contenders: Contender[] = [
+    { name: 'tessera', client: undiciClient(tesseraEndpoint, plan.concurrency, sign), puts: [], gets: [] },
+    { name: 'baseline', client: undiciClient(baselineEndpoint, plan.concurrency, undefined), puts: [], gets: [] },
+    { name: 'sdk', client: sdkClient(tesseraEndpoint, plan.concurrency), puts: [], gets: [] },
+  ];
+  clients.push(...contenders.map((contender) => contender.client));
+  process.stdout.write(`${plan.label}: rounds`);
+  await runSize(plan, payloads, contenders);
   console.log(' done');
+  const [tessera, baseline, sdk] = contenders as [Contender, Contender, Contender];
   const targetOf = (op: Operation): number | undefined => targets.find((target) => target.size === plan.name && target.op === op)?.ratioMin;
   return [
-    { plan, op: 'PUT', tessera: tessera.put, baseline: baseline.put, targetRatioMin: targetOf('PUT') },
-    { plan, op: 'GET', tessera: tessera.get, baseline: baseline.get, targetRatioMin: targetOf('GET') },
-    { plan, op: 'PUT sdk', tessera: viaSdk.put, baseline: baseline.put, targetRatioMin: undefined },
-    { plan, op: 'GET sdk', tessera: viaSdk.get, baseline: baseline.get, targetRatioMin: undefined },
+    { plan, op: 'PUT', tessera: tessera.puts, baseline: baseline.puts, targetRatioMin: targetOf('PUT') },
+    { plan, op: 'GET', tessera: tessera.gets, baseline: baseline.gets, targetRatioMin: targetOf('GET') },
+    { plan, op: 'PUT sdk', tessera: sdk.puts, baseline: baseline.puts, targetRatioMin: undefined },
+    { plan, op: 'GET sdk', tessera: sdk.gets, baseline: baseline.gets, targetRatioMin: undefined },
   ];
 }
 

@@ -304,3 +304,17 @@ export async function openSignedRequest(
   socket.write(`${signed.method} ${signed.path} HTTP/1.1\r\n${head}\r\n`);
   return socket;
 }
+
+/**
+ * Temp files left once in-flight cleanup has had `timeoutMs` to finish: when a
+ * client drops a connection the server answers (or not) before its write path
+ * has aborted the shard writers, so tests wait for the cleanup, bounded.
+ */
+export async function temporaryFilesAfterCleanup(driveDirs: readonly string[], timeoutMs = 2000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const files = await temporaryFiles(driveDirs);
+    if (files.length === 0 || Date.now() > deadline) return files;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -36,12 +36,13 @@ import {
   sendRaw,
   sendSigned,
   startTestServer,
-  temporaryFiles,
+  temporaryFilesAfterCleanup,
   xmlText,
 } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
 const bucket = 'auth';
+const otherCredentials = { accessKeyId: 'AKIDOTHER', secretAccessKey: 'other/secret' };
 const KiB = 1024;
 
 /** Resolves every name to 127.0.0.1, so `bucket.localhost` works without DNS. */
@@ -55,7 +56,7 @@ describe('s3 auth and errors', () => {
   let fragmentsBefore = 0;
 
   before(async () => {
-    t = await startTestServer('auth');
+    t = await startTestServer('auth', { extraUsers: [{ ...otherCredentials, displayName: 'other' }] });
     await t.client.send(new CreateBucketCommand({ Bucket: bucket }));
     await t.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'existing', Body: 'existing body' }));
   });
@@ -70,8 +71,8 @@ describe('s3 auth and errors', () => {
 
   afterEach(async () => {
     // Every test here either fails its writes or cleans up after itself.
+    assert.deepEqual(await temporaryFilesAfterCleanup(t.server.driveDirs), [], 'temp files left behind');
     await drainGarbage(t.server);
-    assert.deepEqual(await temporaryFiles(t.server.driveDirs), [], 'temp files left behind');
     assert.equal((await fragmentFiles(t.server.driveDirs)).length, fragmentsBefore, 'fragments left behind');
     // The server is still answering.
     await t.client.send(new ListBucketsCommand({}));
@@ -116,6 +117,32 @@ describe('s3 auth and errors', () => {
       client.destroy();
     }
     await assertAbsent('unknown-key');
+  });
+
+  it("another account gets 403 AccessDenied on the bucket and its objects, and 409 BucketAlreadyExists", async () => {
+    const other = makeClient(t.endpoint, otherCredentials);
+    try {
+      for (const [name, operation] of Object.entries({
+        GetObject: () => other.send(new GetObjectCommand({ Bucket: bucket, Key: 'existing' })),
+        PutObject: () => other.send(new PutObjectCommand({ Bucket: bucket, Key: 'from-other', Body: patternBytes(200 * KiB, 12) })),
+        DeleteObject: () => other.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'existing' })),
+        ListObjectsV2: () => other.send(new ListObjectsV2Command({ Bucket: bucket })),
+      })) {
+        const failure = await s3ErrorOf(operation());
+        assert.equal(failure.status, 403, name);
+        assert.equal(failure.code, 'AccessDenied', name);
+      }
+      assert.equal((await s3ErrorOf(other.send(new HeadObjectCommand({ Bucket: bucket, Key: 'existing' })))).status, 403);
+      const taken = await s3ErrorOf(other.send(new CreateBucketCommand({ Bucket: bucket })));
+      assert.equal(taken.status, 409);
+      assert.equal(taken.code, 'BucketAlreadyExists');
+      const own = await other.send(new ListBucketsCommand({}));
+      assert.deepEqual(own.Buckets ?? [], [], 'ListBuckets shows only your own buckets');
+    } finally {
+      other.destroy();
+    }
+    await assertAbsent('from-other');
+    await t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'existing' }));
   });
 
   it('an anonymous GET is 403 AccessDenied with an S3 error document', async () => {
@@ -268,8 +295,6 @@ describe('s3 auth and errors', () => {
     socket.write(patternBytes(700 * KiB, 11));
     await sleep(100);
     socket.resetAndDestroy();
-    // The server notices the reset asynchronously; wait until the write is gone.
-    for (let attempt = 0; attempt < 50 && (await temporaryFiles(t.server.driveDirs)).length > 0; attempt++) await sleep(20);
     await assertAbsent('reset-mid-upload');
   });
 

@@ -105,6 +105,24 @@ describe('s3 buckets', () => {
     assert.equal(after.Buckets?.find((bucket) => bucket.Name === 'lifecycle-1'), undefined);
   });
 
+  it('ListBuckets pages with MaxBuckets and ContinuationToken, and filters by Prefix', async () => {
+    const names = ['page-a', 'page-b', 'page-c', 'page-d', 'page-e'];
+    for (const name of names) await t.client.send(new CreateBucketCommand({ Bucket: name }));
+    const seen: string[] = [];
+    let token: string | undefined;
+    for (let pages = 1; ; pages++) {
+      assert.ok(pages <= names.length, 'ListBuckets paging does not end');
+      const page = await t.client.send(new ListBucketsCommand({ Prefix: 'page-', MaxBuckets: 2, ...(token === undefined ? {} : { ContinuationToken: token }) }));
+      assert.ok((page.Buckets ?? []).length <= 2);
+      assert.equal(page.Prefix, 'page-');
+      seen.push(...(page.Buckets ?? []).map((bucket) => bucket.Name!));
+      token = page.ContinuationToken;
+      if (token === undefined) break;
+    }
+    assert.deepEqual(seen, names);
+    for (const name of names) await t.client.send(new DeleteBucketCommand({ Bucket: name }));
+  });
+
   it('creates a bucket with a matching LocationConstraint body', async () => {
     // us-east-1 clients send no body; a raw body with the server's region is accepted.
     const body = '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>';

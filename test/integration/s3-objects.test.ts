@@ -255,6 +255,12 @@ describe('s3 objects', () => {
       assert.ok((await get('conditional', { IfUnmodifiedSince: future })).bytes.equals(bytes));
     });
 
+    it('If-Match true wins over If-Unmodified-Since false; If-None-Match decides over If-Modified-Since', async () => {
+      assert.ok((await get('conditional', { IfMatch: etag, IfUnmodifiedSince: past })).bytes.equals(bytes));
+      assert.ok((await get('conditional', { IfNoneMatch: '"0123456789abcdef0123456789abcdef"', IfModifiedSince: future })).bytes.equals(bytes));
+      assert.equal((await s3ErrorOf(get('conditional', { IfNoneMatch: etag, IfModifiedSince: past }))).status, 304);
+    });
+
     it('HEAD applies the same conditions', async () => {
       assert.equal((await s3ErrorOf(t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'conditional', IfNoneMatch: etag })))).status, 304);
       assert.equal((await s3ErrorOf(t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'conditional', IfMatch: '"nope"' })))).status, 412);
@@ -354,6 +360,42 @@ describe('s3 objects', () => {
     assert.equal((await t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'slow-reader' }))).ContentLength, 100 * KiB);
   });
 
+  it('an upload in flight is invisible: list, HEAD and GET see the old state until it completes', async () => {
+    const old = patternBytes(300 * KiB, 57);
+    const next = patternBytes(MiB + 11, 58);
+    await put({ Key: 'in-flight/replaced', Body: old });
+    const uploads = await Promise.all(
+      ['in-flight/new', 'in-flight/replaced'].map((key) =>
+        openSignedRequest(t.port, {
+          method: 'PUT',
+          path: `/${bucket}/${key}`,
+          headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(next.length) },
+        }),
+      ),
+    );
+    const replies = uploads.map(
+      (socket) =>
+        new Promise<string>((resolve, reject) => {
+          let reply = '';
+          socket.on('data', (chunk: Buffer) => {
+            reply += chunk.toString('latin1');
+            if (reply.includes('\r\n\r\n')) resolve(reply);
+          });
+          socket.on('error', reject);
+        }),
+    );
+    for (const socket of uploads) socket.write(next.subarray(0, 700 * KiB));
+    await sleep(100);
+    const listed = await t.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'in-flight/' }));
+    assert.deepEqual((listed.Contents ?? []).map((entry) => [entry.Key, entry.Size]), [['in-flight/replaced', old.length]]);
+    assert.equal((await s3ErrorOf(t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'in-flight/new' })))).status, 404);
+    assert.ok((await get('in-flight/replaced')).bytes.equals(old), 'readers see the old bytes during an overwrite');
+    for (const socket of uploads) socket.end(next.subarray(700 * KiB));
+    for (const reply of await Promise.all(replies)) assert.match(reply, /^HTTP\/1\.1 200 /);
+    for (const socket of uploads) socket.destroy();
+    for (const key of ['in-flight/new', 'in-flight/replaced']) assert.ok((await get(key)).bytes.equals(next), key);
+  });
+
   describe('CopyObject', () => {
     const bytes = patternBytes(400 * KiB + 9, 61);
     before(async () => {
@@ -417,6 +459,31 @@ describe('s3 objects', () => {
       assert.equal((await s3ErrorOf(get('copy/conditional'))).status, 404);
       await t.client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copy/conditional', CopySource: `${bucket}/copy/source`, CopySourceIfMatch: md5Etag(bytes) }));
       assert.ok((await get('copy/conditional')).bytes.equals(bytes));
+    });
+
+    it('the other x-amz-copy-source-if-* conditions fail with 412', async () => {
+      const past = new Date('2000-01-01T00:00:00Z');
+      const future = new Date(Date.now() + 24 * 3600 * 1000);
+      for (const condition of [{ CopySourceIfNoneMatch: md5Etag(bytes) }, { CopySourceIfModifiedSince: future }, { CopySourceIfUnmodifiedSince: past }]) {
+        const failure = await s3ErrorOf(t.client.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copy/conditional-2', CopySource: `${bucket}/copy/source`, ...condition })));
+        assert.equal(failure.status, 412, JSON.stringify(condition));
+      }
+      assert.equal((await s3ErrorOf(get('copy/conditional-2'))).status, 404);
+    });
+
+    it('copies a multi-stripe object across buckets with its own fragments', async () => {
+      await drainGarbage(t.server);
+      const before = (await fragmentFiles(t.server.driveDirs)).length;
+      const big = patternBytes(3 * MiB + 1, 62);
+      await put({ Key: 'copy/big', Body: big });
+      await t.client.send(new CopyObjectCommand({ Bucket: otherBucket, Key: 'big-copy', CopySource: `${bucket}/copy/big` }));
+      assert.equal((await fragmentFiles(t.server.driveDirs)).length, before + 12);
+      await t.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'copy/big' }));
+      await drainGarbage(t.server);
+      const output = await t.client.send(new GetObjectCommand({ Bucket: otherBucket, Key: 'big-copy', ChecksumMode: 'ENABLED' }));
+      assert.ok((await bodyOf(output)).equals(big), 'the copy outlives its source');
+      assert.equal(output.ChecksumCRC32, crc32Base64(big));
+      assert.equal((await fragmentFiles(t.server.driveDirs)).length, before + 6);
     });
 
     it('a missing source is 404 NoSuchKey', async () => {
@@ -547,6 +614,10 @@ describe('s3 objects', () => {
       assert.equal(output.ChecksumCRC32, crc32Base64(bytes), `${kind} ${size}`);
       const head = await t.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
       assert.equal(head.ChecksumCRC32, crc32Base64(bytes));
+      // A whole-object checksum does not describe a range.
+      const ranged = await get(key, { ChecksumMode: 'ENABLED', Range: 'bytes=0-4' });
+      assert.equal(ranged.output.ChecksumCRC32, undefined);
+      assert.ok(ranged.bytes.equals(bytes.subarray(0, 5)));
     }
   });
 });
