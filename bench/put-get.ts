@@ -54,7 +54,7 @@ function plansFor(quick: boolean): SizePlan[] {
       warmupOps: quick ? 64 : 256, payloadVariants: 64, unit: 'ops/s' },
     { name: '1m', label: '1 MiB', objectBytes: MiB, concurrency: 8, rounds: quick ? 1 : 4, durationMs: Infinity, opsPerRoundMax: quick ? 40 : 50,
       warmupOps: 8, payloadVariants: 8, unit: 'MB/s' },
-    { name: '64m', label: '64 MiB', objectBytes: 64 * MiB, concurrency: 2, rounds: quick ? 1 : 4, durationMs: Infinity, opsPerRoundMax: 2,
+    { name: '64m', label: '64 MiB', objectBytes: 64 * MiB, concurrency: 2, rounds: quick ? 1 : 6, durationMs: Infinity, opsPerRoundMax: 2,
       warmupOps: quick ? 0 : 2, payloadVariants: 2, unit: 'MB/s' },
   ];
 }
@@ -215,7 +215,8 @@ function undiciClient(endpoint: string, connections: number, sign: Signer | unde
       }
       return consume(response.body as AsyncIterable<Buffer>, expected, verify, `${endpoint}${requestPath}`);
     },
-    close: () => pool.close(),
+    // destroy, not close: after a failed op, close would wait for requests still in flight.
+    close: () => pool.destroy(),
   };
 }
 
@@ -372,7 +373,7 @@ function cells(row: Row): string[] {
   const ratio = rate(row.plan, tessera) / rate(row.plan, baseline);
   const target = row.targetRatioMin;
   return [
-    row.plan.label, row.op, row.plan.unit, rate(row.plan, tessera).toFixed(digits), rate(row.plan, baseline).toFixed(digits), ratio.toFixed(2),
+    row.plan.label, row.op, row.plan.unit, rate(row.plan, tessera).toFixed(digits), rate(row.plan, baseline).toFixed(digits), ratio.toFixed(3),
     roundRange(row), target === undefined ? '-' : `>= ${target.toFixed(2)}`, target === undefined ? '' : ratio >= target ? 'PASS' : 'MISS',
     latency(tessera), latency(baseline), `${tessera.ops}/${baseline.ops}`,
   ];
