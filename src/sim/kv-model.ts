@@ -1,0 +1,39 @@
+// A small replicated KV register service for the simulator: the state machine
+// the replicas run, and the sequential model the linearizability checker
+// replays. `put` returns the value it replaced, so a lost or doubled write
+// shows up in later answers.
+
+import type { StateMachine } from '../vsr/replica.js';
+
+export type KvOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: string }
+  | { readonly type: 'get'; readonly key: string };
+
+/** The value before a put, or the value read; null when absent. */
+export type KvResult = string | null;
+
+export class KvStateMachine implements StateMachine<KvOp, KvResult> {
+  private readonly values = new Map<string, string>();
+  appliedOpNumber = 0;
+
+  apply(op: KvOp, opNumber: number, _timestampMs: number): KvResult {
+    this.appliedOpNumber = opNumber;
+    const previous = this.values.get(op.key) ?? null;
+    if (op.type === 'put') this.values.set(op.key, op.value);
+    return previous;
+  }
+
+  /** The whole state as one string, for convergence checks. */
+  digest(): string {
+    return [...this.values.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => `${key}=${value}`)
+      .join(';');
+  }
+}
+
+/** The sequential model of one key: next value, or undefined if `result` is impossible. */
+export function stepKeyModel(value: string | null, op: KvOp, result: KvResult): string | null | undefined {
+  if (result !== value) return undefined;
+  return op.type === 'put' ? op.value : value;
+}

@@ -1,0 +1,481 @@
+// The deterministic cluster simulator: real VSR replicas, simulated network,
+// disk and clients, all on one event queue and one seeded PRNG. The network
+// loses, delays (so reorders), duplicates and partitions messages; replicas
+// crash (losing everything not yet made durable through Ready/advance) and
+// restart from what they persisted; clients issue random KV ops and retry.
+// Checkers run as the world runs (agreement on every committed op, no lost
+// acknowledged op) and at the end (linearizability, liveness, convergence).
+// Every choice comes from the seed, so a run replays exactly; the trace hash
+// proves it.
+
+import { assert } from '../stdx/assert.js';
+import type { LogEntry } from '../vsr/log-entry.js';
+import type { Message, ReplicaIndex, Reply } from '../vsr/messages.js';
+import { Replica } from '../vsr/replica.js';
+import type { DurableState, HardState, Ready, ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
+import { EventQueue } from './event-queue.js';
+import type { KvOp, KvResult } from './kv-model.js';
+import { KvStateMachine } from './kv-model.js';
+import type { HistoryOp } from './linearizability.js';
+import { checkLinearizable } from './linearizability.js';
+import { Prng } from './prng.js';
+import { TraceHash } from './trace-hash.js';
+
+export interface NetworkFaults {
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  readonly delayMsMin: number;
+  readonly delayMsMax: number;
+}
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly replicaCount?: number;
+  readonly clientCount?: number;
+  readonly keys?: readonly string[];
+  readonly tickMs?: number;
+  readonly clientRetryMs?: number;
+  readonly clientThinkMsMax?: number;
+  readonly diskLatencyMsMax?: number;
+  readonly network?: NetworkFaults;
+  readonly timeouts?: ReplicaTimeouts;
+  readonly unsafe?: UnsafeFlags;
+  /**
+   * Fault point: right after a replica sends a vote (PrepareOk, DoViewChange)
+   * it crashes with this probability and restarts soon after, the moment that
+   * tests "durable before sent" hardest.
+   */
+  readonly crashAfterVoteProbability?: number;
+  /** Simulation start on the wall clock (op timestamps). */
+  readonly epochMs?: number;
+}
+
+export class SimulationFailure extends Error {
+  override readonly name = 'SimulationFailure';
+}
+
+type Op = KvOp;
+type Result = KvResult;
+
+interface ReplicaNode {
+  readonly index: ReplicaIndex;
+  replica: Replica<Op, Result> | undefined;
+  stateMachine: KvStateMachine;
+  /** What survives a crash. */
+  readonly hardState: { value: HardState };
+  readonly log: LogEntry<Op>[];
+  incarnation: number;
+  writing: boolean;
+}
+
+interface ClientState {
+  readonly id: string;
+  requestNumber: number;
+  pending: { readonly op: Op; readonly invokeMs: number; readonly historyIndex: number } | undefined;
+  viewGuess: number;
+  issuing: boolean;
+  completed: number;
+}
+
+interface CommittedRecord {
+  readonly checksum: string;
+  readonly clientId: string;
+  readonly requestNumber: number;
+  readonly replica: ReplicaIndex;
+  readonly timeMs: number;
+}
+
+export const quietNetwork: NetworkFaults = { lossProbability: 0, duplicateProbability: 0, delayMsMin: 1, delayMsMax: 5 };
+
+const eventsMax = 1_000_000;
+const historyOpsMax = 20_000;
+
+export class Simulation {
+  readonly prng: Prng;
+  readonly queue = new EventQueue(eventsMax);
+  readonly trace = new TraceHash();
+  readonly replicaCount: number;
+  private readonly nodes: ReplicaNode[] = [];
+  private readonly clients: ClientState[] = [];
+  private readonly keys: readonly string[];
+  private readonly tickMs: number;
+  private readonly clientRetryMs: number;
+  private readonly clientThinkMsMax: number;
+  private readonly diskLatencyMsMax: number;
+  private readonly epochMs: number;
+  private readonly timeouts: ReplicaTimeouts | undefined;
+  private readonly unsafe: UnsafeFlags;
+  crashAfterVoteProbability: number;
+  network: NetworkFaults;
+  /** Replica pairs that cannot talk, as "a,b" with a < b. */
+  private readonly cut = new Set<string>();
+  readonly history: HistoryOp[] = [];
+  private readonly committedByOp = new Map<number, CommittedRecord>();
+  private readonly acknowledged: { clientId: string; requestNumber: number; opNumber: number }[] = [];
+  messagesDelivered = 0;
+  private failure: SimulationFailure | undefined;
+
+  constructor(options: SimulationOptions) {
+    this.prng = new Prng(options.seed);
+    this.replicaCount = options.replicaCount ?? 3;
+    this.keys = options.keys ?? ['a', 'b', 'c'];
+    this.tickMs = options.tickMs ?? 10;
+    this.clientRetryMs = options.clientRetryMs ?? 300;
+    this.clientThinkMsMax = options.clientThinkMsMax ?? 40;
+    this.diskLatencyMsMax = options.diskLatencyMsMax ?? 4;
+    this.network = options.network ?? quietNetwork;
+    this.epochMs = options.epochMs ?? 1_700_000_000_000;
+    this.timeouts = options.timeouts;
+    this.unsafe = options.unsafe ?? {};
+    this.crashAfterVoteProbability = options.crashAfterVoteProbability ?? 0;
+    for (let index = 0; index < this.replicaCount; index++) {
+      const node: ReplicaNode = {
+        index,
+        replica: undefined,
+        stateMachine: new KvStateMachine(),
+        hardState: { value: { view: 0, logView: 0, commitNumber: 0 } },
+        log: [],
+        incarnation: 0,
+        writing: false,
+      };
+      this.nodes.push(node);
+      this.startReplica(node, undefined);
+      this.scheduleTick(node);
+    }
+    for (let index = 0; index < (options.clientCount ?? 4); index++) {
+      this.clients.push({ id: `c${index}`, requestNumber: 0, pending: undefined, viewGuess: 0, issuing: false, completed: 0 });
+    }
+  }
+
+  get nowMs(): number {
+    return this.queue.nowMs;
+  }
+
+  // Driving.
+
+  /** Runs the world until `timeMs`; throws SimulationFailure on the first violation. */
+  runUntil(timeMs: number): void {
+    this.queue.runUntil(timeMs);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Clients start (or stop) issuing new ops; pending ones are still retried. */
+  setClientsIssuing(issuing: boolean): void {
+    for (const client of this.clients) {
+      const wasIssuing = client.issuing;
+      client.issuing = issuing;
+      if (issuing && !wasIssuing && client.pending === undefined) this.scheduleNextOp(client);
+    }
+  }
+
+  // Faults.
+
+  crash(index: ReplicaIndex): void {
+    const node = this.nodes[index]!;
+    if (node.replica === undefined) return;
+    this.trace.mix('crash', this.nowMs, index);
+    node.replica = undefined;
+    node.incarnation++;
+    node.writing = false; // An in-flight write is lost.
+  }
+
+  restart(index: ReplicaIndex): void {
+    const node = this.nodes[index]!;
+    if (node.replica !== undefined) return;
+    this.trace.mix('restart', this.nowMs, index);
+    node.stateMachine = new KvStateMachine();
+    this.startReplica(node, { hardState: node.hardState.value, log: node.log.slice() });
+  }
+
+  /** Replicas with a Ready being written: crashing one now loses that write. */
+  writing(): ReplicaIndex[] {
+    return this.nodes.filter((node) => node.replica !== undefined && node.writing).map((node) => node.index);
+  }
+
+  isUp(index: ReplicaIndex): boolean {
+    return this.nodes[index]!.replica !== undefined;
+  }
+
+  /** Splits replicas into `group` and the rest. */
+  partition(group: readonly ReplicaIndex[]): void {
+    this.trace.mix('partition', this.nowMs, ...group);
+    this.cut.clear();
+    for (let a = 0; a < this.replicaCount; a++) {
+      for (let b = a + 1; b < this.replicaCount; b++) {
+        if (group.includes(a) !== group.includes(b)) this.cut.add(`${a},${b}`);
+      }
+    }
+  }
+
+  heal(): void {
+    this.trace.mix('heal', this.nowMs);
+    this.cut.clear();
+  }
+
+  // Introspection.
+
+  replica(index: ReplicaIndex): Replica<Op, Result> | undefined {
+    return this.nodes[index]!.replica;
+  }
+
+  /** The replica that is primary in normal status in the highest view, if any. */
+  primary(): ReplicaIndex | undefined {
+    let best: Replica<Op, Result> | undefined;
+    for (const node of this.nodes) {
+      const replica = node.replica;
+      if (replica?.status !== 'normal' || !replica.isPrimary()) continue;
+      if (best === undefined || replica.view > best.view) best = replica;
+    }
+    return best?.replicaIndex;
+  }
+
+  pendingRequests(): number {
+    return this.clients.filter((client) => client.pending !== undefined).length;
+  }
+
+  completedRequests(): number {
+    return this.clients.reduce((total, client) => total + client.completed, 0);
+  }
+
+  get committedOps(): number {
+    return this.committedByOp.size;
+  }
+
+  // Checkers.
+
+  /** Every acknowledged op is in every up replica's committed log; replicas converged. */
+  checkConverged(): void {
+    const up = this.nodes.filter((node) => node.replica !== undefined);
+    const commitNumbers = up.map((node) => node.replica!.commitNumber);
+    const commitMax = Math.max(...commitNumbers);
+    this.require(commitNumbers.every((value) => value === commitMax), `replicas did not converge: commit numbers ${commitNumbers.join(', ')}`);
+    const digests = new Set(up.map((node) => node.stateMachine.digest()));
+    this.require(digests.size === 1, `replica states differ after convergence (${digests.size} distinct)`);
+    for (const node of up) {
+      const log = node.replica!.log;
+      for (const ack of this.acknowledged) {
+        const entry = log[ack.opNumber - 1];
+        this.require(
+          entry !== undefined && entry.clientId === ack.clientId && entry.requestNumber === ack.requestNumber && ack.opNumber <= commitMax,
+          `acknowledged op ${ack.opNumber} (${ack.clientId}#${ack.requestNumber}) lost on replica ${node.index}`,
+        );
+      }
+    }
+  }
+
+  checkLinearizable(): void {
+    const verdict = checkLinearizable(this.history);
+    if (verdict.status === 'violation') {
+      const ops = verdict.ops.map((op) => `${op.clientId} ${op.op.type}(${op.op.type === 'put' ? op.op.value : ''})=${op.result} [${op.invokeMs},${op.returnMs}]`);
+      this.require(false, `history not linearizable on key ${verdict.key}:\n  ${ops.join('\n  ')}`);
+    }
+  }
+
+  private require(condition: boolean, message: string): void {
+    if (condition) return;
+    this.failure ??= new SimulationFailure(`${message} (t=${this.nowMs} ms)`);
+    throw this.failure;
+  }
+
+  // Replicas.
+
+  private startReplica(node: ReplicaNode, durable: DurableState<Op> | undefined): void {
+    node.replica = new Replica<Op, Result>({
+      replicaIndex: node.index,
+      replicaCount: this.replicaCount,
+      stateMachine: node.stateMachine,
+      random: this.prng.fork(),
+      ...(durable === undefined ? {} : { durable }),
+      ...(this.timeouts === undefined ? {} : { timeouts: this.timeouts }),
+      unsafe: this.unsafe,
+    });
+    this.pump(node);
+  }
+
+  private scheduleTick(node: ReplicaNode): void {
+    this.queue.schedule(this.tickMs, () => {
+      this.guard(() => {
+        if (node.replica !== undefined) {
+          node.replica.tick(this.epochMs + this.nowMs);
+          this.pump(node);
+        }
+      });
+      this.scheduleTick(node);
+    });
+  }
+
+  /** Hands Ready after Ready to the simulated disk and network, one in flight at a time. */
+  private pump(node: ReplicaNode): void {
+    while (node.replica !== undefined && !node.writing && node.replica.hasReady()) {
+      const replica = node.replica;
+      const ready = replica.ready();
+      for (const { entry } of ready.committed) this.recordCommitted(node.index, entry);
+      const writes = ready.hardState !== undefined || ready.truncateAfterOpNumber !== undefined || ready.entries.length > 0;
+      if (!writes) {
+        this.emit(node, ready);
+        if (node.replica === replica) replica.advance(ready);
+        continue;
+      }
+      node.writing = true;
+      const incarnation = node.incarnation;
+      this.queue.schedule(this.prng.between(1, this.diskLatencyMsMax), () => {
+        this.guard(() => {
+          if (node.incarnation !== incarnation) return; // Crashed while writing: the write is lost.
+          this.persist(node, ready);
+          node.writing = false;
+          this.emit(node, ready);
+          if (node.replica !== replica) return; // Crashed right after sending.
+          replica.advance(ready);
+          this.pump(node);
+        });
+      });
+      return;
+    }
+  }
+
+  private persist(node: ReplicaNode, ready: Ready<Op, Result>): void {
+    if (ready.truncateAfterOpNumber !== undefined) node.log.length = Math.min(node.log.length, ready.truncateAfterOpNumber);
+    for (const entry of ready.entries) {
+      assert(entry.opNumber === node.log.length + 1, `replica ${node.index} persists op ${entry.opNumber} after ${node.log.length}`);
+      node.log.push(entry);
+    }
+    if (ready.hardState !== undefined) node.hardState.value = ready.hardState;
+  }
+
+  private emit(node: ReplicaNode, ready: Ready<Op, Result>): void {
+    for (const envelope of ready.messages) this.sendToReplica(node.index, envelope.to, envelope.message);
+    for (const reply of ready.replies) this.sendToClient(node.index, reply);
+    const voted = ready.messages.some(({ message }) => message.type === 'prepare_ok' || message.type === 'do_view_change');
+    if (voted && this.crashAfterVoteProbability > 0 && this.prng.chance(this.crashAfterVoteProbability)) {
+      this.crash(node.index);
+      this.queue.schedule(this.prng.between(1, 200), () => {
+        this.guard(() => {
+          this.restart(node.index);
+        });
+      });
+    }
+  }
+
+  private recordCommitted(replica: ReplicaIndex, entry: LogEntry<Op>): void {
+    this.trace.mix('commit', replica, entry.opNumber, entry.checksum);
+    const known = this.committedByOp.get(entry.opNumber);
+    if (known === undefined) {
+      this.committedByOp.set(entry.opNumber, { checksum: entry.checksum, clientId: entry.clientId, requestNumber: entry.requestNumber, replica, timeMs: this.nowMs });
+      return;
+    }
+    this.require(
+      known.checksum === entry.checksum,
+      `replicas disagree on committed op ${entry.opNumber}: replica ${known.replica} committed ${known.clientId}#${known.requestNumber} at t=${known.timeMs}, replica ${replica} committed ${entry.clientId}#${entry.requestNumber}`,
+    );
+  }
+
+  // Network.
+
+  private linkOpen(from: ReplicaIndex, to: ReplicaIndex): boolean {
+    return !this.cut.has(from < to ? `${from},${to}` : `${to},${from}`);
+  }
+
+  private deliveryDelays(): number[] {
+    const { lossProbability, duplicateProbability, delayMsMin, delayMsMax } = this.network;
+    if (this.prng.chance(lossProbability)) return [];
+    const delays = [this.prng.between(delayMsMin, delayMsMax)];
+    if (this.prng.chance(duplicateProbability)) delays.push(this.prng.between(delayMsMin, delayMsMax * 2));
+    return delays;
+  }
+
+  private sendToReplica(from: ReplicaIndex, to: ReplicaIndex, message: Message<Op>): void {
+    if (from >= 0 && !this.linkOpen(from, to)) return;
+    for (const delayMs of this.deliveryDelays()) {
+      this.queue.schedule(delayMs, () => {
+        this.guard(() => {
+          const node = this.nodes[to]!;
+          if (node.replica === undefined || (from >= 0 && !this.linkOpen(from, to))) return;
+          this.messagesDelivered++;
+          this.trace.mix(message.type, this.nowMs, from, to, 'view' in message ? message.view : -1);
+          node.replica.step(message);
+          this.pump(node);
+        });
+      });
+    }
+  }
+
+  // Clients.
+
+  private sendToClient(from: ReplicaIndex, reply: Reply<Result>): void {
+    for (const delayMs of this.deliveryDelays()) {
+      this.queue.schedule(delayMs, () => {
+        this.guard(() => {
+          this.onReply(from, reply);
+        });
+      });
+    }
+  }
+
+  private scheduleNextOp(client: ClientState): void {
+    this.queue.schedule(this.prng.between(0, this.clientThinkMsMax), () => {
+      this.guard(() => {
+        if (client.issuing && client.pending === undefined) this.issue(client);
+      });
+    });
+  }
+
+  private issue(client: ClientState): void {
+    assert(this.history.length < historyOpsMax, `client history past ${historyOpsMax} ops`);
+    client.requestNumber++;
+    const key = this.prng.pick(this.keys);
+    const op: Op = this.prng.chance(0.5) ? { type: 'put', key, value: `${client.id}.${client.requestNumber}` } : { type: 'get', key };
+    this.history.push({ clientId: client.id, op, invokeMs: this.nowMs, returnMs: Number.POSITIVE_INFINITY, result: undefined });
+    client.pending = { op, invokeMs: this.nowMs, historyIndex: this.history.length - 1 };
+    this.trace.mix('issue', this.nowMs, client.id, client.requestNumber);
+    this.sendRequest(client, [client.viewGuess % this.replicaCount]);
+    this.scheduleRetry(client, client.requestNumber);
+  }
+
+  private sendRequest(client: ClientState, targets: readonly ReplicaIndex[]): void {
+    const pending = client.pending;
+    if (pending === undefined) return;
+    for (const target of targets) {
+      this.sendToReplica(-1, target, { type: 'request', clientId: client.id, requestNumber: client.requestNumber, op: pending.op });
+    }
+  }
+
+  private scheduleRetry(client: ClientState, requestNumber: number): void {
+    this.queue.schedule(this.clientRetryMs, () => {
+      this.guard(() => {
+        if (client.pending === undefined || client.requestNumber !== requestNumber) return;
+        this.sendRequest(client, Array.from({ length: this.replicaCount }, (_, index) => index));
+        this.scheduleRetry(client, requestNumber);
+      });
+    });
+  }
+
+  private onReply(from: ReplicaIndex, reply: Reply<Result>): void {
+    const client = this.clients.find((candidate) => candidate.id === reply.clientId);
+    assert(client !== undefined, `reply for unknown client ${reply.clientId}`);
+    const pending = client.pending;
+    if (pending === undefined || reply.requestNumber !== client.requestNumber) return;
+    this.trace.mix('reply', this.nowMs, from, reply.clientId, reply.requestNumber, reply.opNumber);
+    const committed = this.committedByOp.get(reply.opNumber);
+    this.require(
+      committed?.clientId === reply.clientId && committed.requestNumber === reply.requestNumber,
+      `client ${reply.clientId}#${reply.requestNumber} answered for op ${reply.opNumber}, which committed ${committed?.clientId}#${committed?.requestNumber}`,
+    );
+    this.acknowledged.push({ clientId: reply.clientId, requestNumber: reply.requestNumber, opNumber: reply.opNumber });
+    this.history[pending.historyIndex] = { ...this.history[pending.historyIndex]!, returnMs: this.nowMs, result: reply.result };
+    client.pending = undefined;
+    client.completed++;
+    client.viewGuess = Math.max(client.viewGuess, reply.view);
+    if (client.issuing) this.scheduleNextOp(client);
+  }
+
+  /** Turns an exception inside the world (a replica's assertion) into the run's failure. */
+  private guard(body: () => void): void {
+    if (this.failure !== undefined) return;
+    try {
+      body();
+    } catch (error) {
+      this.failure ??=
+        error instanceof SimulationFailure ? error : new SimulationFailure(`t=${this.nowMs} ms: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+}

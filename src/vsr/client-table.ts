@@ -1,0 +1,39 @@
+// The VSR client table: client id → its latest committed request number and
+// the reply, so a retried request is answered from here instead of being
+// executed twice (at-most-once). Every replica builds it in op order while
+// applying committed entries, so a new primary already holds it.
+
+import { assert } from '../stdx/assert.js';
+
+export interface ClientRecord<Result> {
+  readonly requestNumber: number;
+  readonly opNumber: number;
+  readonly result: Result;
+}
+
+export class ClientTable<Result> {
+  private readonly records = new Map<string, ClientRecord<Result>>();
+
+  constructor(private readonly clientsMax: number) {
+    assert(clientsMax > 0, 'client table needs room for one client');
+  }
+
+  get(clientId: string): ClientRecord<Result> | undefined {
+    return this.records.get(clientId);
+  }
+
+  /** Records a committed request; request numbers of one client only grow. */
+  record(clientId: string, record: ClientRecord<Result>): void {
+    const previous = this.records.get(clientId);
+    assert(
+      previous === undefined || previous.requestNumber < record.requestNumber,
+      `client ${clientId}: request ${record.requestNumber} committed after ${previous?.requestNumber}`,
+    );
+    assert(previous !== undefined || this.records.size < this.clientsMax, `client table full (${this.clientsMax} clients)`);
+    this.records.set(clientId, record);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+}

@@ -1,0 +1,146 @@
+// Unit tests of the pure replica, driven by hand: one step, one Ready at a
+// time, so each test shows exactly what leaves the replica and when.
+// Cluster behaviour under faults is tested on the simulator (src/sim/).
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Random } from '../io/random.js';
+import type { Message } from './messages.js';
+import type { Ready, StateMachine } from './replica.js';
+import { Replica } from './replica.js';
+import { intactPrefixLength } from './log-entry.js';
+
+type Op = { readonly key: string; readonly value: string };
+
+class Register implements StateMachine<Op, string | null> {
+  readonly values = new Map<string, string>();
+  applied = 0;
+  apply(op: Op, opNumber: number): string | null {
+    this.applied = opNumber;
+    const previous = this.values.get(op.key) ?? null;
+    this.values.set(op.key, op.value);
+    return previous;
+  }
+}
+
+const fixedRandom: Random = { uint32: () => 7, bytes: (length) => new Uint8Array(length) };
+
+function replica(index: number, count: number, stateMachine = new Register()): Replica<Op, string | null> {
+  return new Replica({ replicaIndex: index, replicaCount: count, stateMachine, random: fixedRandom });
+}
+
+function request(clientId: string, requestNumber: number, value: string): Message<Op> {
+  return { type: 'request', clientId, requestNumber, op: { key: 'k', value } };
+}
+
+/** Takes a Ready and advances it (the caller pretends it was persisted and sent). */
+function drain(target: Replica<Op, string | null>): Ready<Op, string | null> {
+  const ready = target.ready();
+  target.advance(ready);
+  return ready;
+}
+
+describe('Replica', () => {
+  it('group of 1: commits after its own write is durable, then replies', () => {
+    const single = replica(0, 1);
+    single.tick(1000);
+    single.step(request('c', 1, 'a'));
+    const first = drain(single);
+    assert.equal(first.entries.length, 1);
+    assert.equal(first.replies.length, 0, 'no reply before the entry is durable');
+    const second = drain(single);
+    assert.deepEqual(second.replies.map((reply) => [reply.clientId, reply.requestNumber, reply.opNumber, reply.result]), [['c', 1, 1, null]]);
+    assert.equal(second.entries[0]?.timestampMs ?? first.entries[0]!.timestampMs, 1000);
+  });
+
+  it('batches queued requests into one Prepare of consecutive entries', () => {
+    const primary = replica(0, 3);
+    for (let client = 0; client < 5; client++) primary.step(request(`c${client}`, 1, `v${client}`));
+    const ready = drain(primary);
+    assert.deepEqual(ready.entries.map((entry) => entry.opNumber), [1, 2, 3, 4, 5]);
+    const prepares = ready.messages.filter((envelope) => envelope.message.type === 'prepare');
+    assert.deepEqual(prepares.map((envelope) => envelope.to), [1, 2]);
+    assert.equal(intactPrefixLength(ready.entries), 5, 'entries are checksummed and chained');
+  });
+
+  it('a backup sends PrepareOk in the same Ready as the entries it must persist first', () => {
+    const primary = replica(0, 3);
+    const backup = replica(1, 3);
+    primary.step(request('c', 1, 'a'));
+    const prepare = drain(primary).messages.find((envelope) => envelope.to === 1)!.message;
+    backup.step(prepare);
+    const ready = drain(backup);
+    assert.equal(ready.entries.length, 1);
+    assert.deepEqual(ready.messages.map((envelope) => [envelope.to, envelope.message.type]), [[0, 'prepare_ok']]);
+  });
+
+  it('commits on a quorum of PrepareOks and answers a retried request from the client table', () => {
+    const primary = replica(0, 3);
+    const backup = replica(1, 3);
+    primary.step(request('c', 1, 'a'));
+    const prepare = drain(primary).messages.find((envelope) => envelope.to === 1)!.message;
+    backup.step(prepare);
+    const prepareOk = drain(backup).messages[0]!.message;
+    primary.step(prepareOk);
+    const committed = drain(primary);
+    assert.equal(primary.commitNumber, 1);
+    assert.deepEqual(committed.replies.map((reply) => reply.requestNumber), [1]);
+    // The retry is not executed again: same reply, no new entry.
+    primary.step(request('c', 1, 'a'));
+    const retry = drain(primary);
+    assert.equal(retry.entries.length, 0);
+    assert.deepEqual(retry.replies.map((reply) => [reply.requestNumber, reply.opNumber]), [[1, 1]]);
+    // An older request number is dropped.
+    primary.step(request('c', 0, 'old'));
+    assert.equal(primary.hasReady(), false);
+  });
+
+  it('a backup that hears nothing starts a view change and persists the new view before sending', () => {
+    const backup = replica(1, 3);
+    for (let tick = 0; tick < 100 && backup.status === 'normal'; tick++) backup.tick(tick);
+    assert.equal(backup.status, 'view_change');
+    assert.equal(backup.view, 1);
+    const ready = drain(backup);
+    assert.equal(ready.hardState?.view, 1);
+    assert.ok(ready.messages.every((envelope) => envelope.message.type === 'start_view_change'));
+  });
+
+  it('a backup with a gap in its log asks the primary for the missing entries', () => {
+    const primary = replica(0, 3);
+    const backup = replica(1, 3);
+    primary.step(request('a', 1, 'x'));
+    drain(primary);
+    primary.step(request('b', 1, 'y'));
+    const second = drain(primary).messages.find((envelope) => envelope.to === 1)!.message;
+    backup.step(second);
+    const ready = drain(backup);
+    const types = ready.messages.map((envelope) => envelope.message.type);
+    assert.deepEqual(types, ['get_state', 'prepare_ok']);
+    const getState = ready.messages[0]!.message;
+    primary.step(getState);
+    const newState = drain(primary).messages.find((envelope) => envelope.message.type === 'new_state')!.message;
+    backup.step(newState);
+    drain(backup);
+    assert.equal(backup.opNumber, 2);
+  });
+
+  it('restarts from what it persisted and drops a corrupt tail', () => {
+    const primary = replica(0, 1);
+    for (let number = 1; number <= 3; number++) primary.step(request('c', number, `v${number}`));
+    const first = drain(primary);
+    drain(primary);
+    const log = [...first.entries];
+    log[2] = { ...log[2]!, op: { key: 'k', value: 'flipped' } };
+    const stateMachine = new Register();
+    const restarted = new Replica<Op, string | null>({
+      replicaIndex: 0,
+      replicaCount: 1,
+      stateMachine,
+      random: fixedRandom,
+      durable: { hardState: { view: 0, logView: 0, commitNumber: 3 }, log },
+    });
+    assert.equal(restarted.opNumber, 2, 'the corrupt entry is not trusted');
+    assert.equal(stateMachine.applied, 2);
+    assert.equal(restarted.ready().truncateAfterOpNumber, 2);
+  });
+});

@@ -1,0 +1,691 @@
+// A Viewstamped Replication replica ("VR Revisited", Liskov and Cowling 2012)
+// as a pure state machine, in etcd raft's shape: the driver feeds it messages
+// (`step`) and clock ticks (`tick`), takes a `Ready` (hard state and log
+// entries to make durable, messages to send, committed entries, client
+// replies), makes the writes durable BEFORE sending the messages, then calls
+// `advance`. No I/O, no clock, no promises; timeouts are counted in ticks and
+// randomized by the injected `Random`, so a seed replays exactly.
+//
+// Durability replaces the paper's recovery protocol (TigerBeetle's choice):
+// the view, the last normal view (`logView`) and every log entry are durable
+// before any PrepareOk, StartViewChange, DoViewChange or Prepare that depends
+// on them leaves, so a restarted replica rejoins from what it persisted.
+
+import type { Random } from '../io/random.js';
+import { assert } from '../stdx/assert.js';
+import { ClientTable } from './client-table.js';
+import type { LogEntry } from './log-entry.js';
+import { intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
+import type { Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
+
+export type ReplicaStatus = 'normal' | 'view_change';
+
+/** The deterministic service being replicated. Never reads a clock: time comes from the entry. */
+export interface StateMachine<Op, Result> {
+  apply(op: Op, opNumber: number, timestampMs: number): Result;
+}
+
+export interface HardState {
+  readonly view: number;
+  /** The last view in which this replica's status was normal (its log belongs to it). */
+  readonly logView: number;
+  readonly commitNumber: number;
+}
+
+/** What a replica persisted: all a restarted replica gets back. */
+export interface DurableState<Op> {
+  readonly hardState: HardState;
+  readonly log: readonly LogEntry<Op>[];
+}
+
+export interface Ready<Op, Result> {
+  /** Write when present (before the entries are considered durable). */
+  readonly hardState: HardState | undefined;
+  /** Drop every persisted entry with an op number above this, before appending `entries`. */
+  readonly truncateAfterOpNumber: number | undefined;
+  readonly entries: readonly LogEntry<Op>[];
+  /** Send only after the writes above are durable. */
+  readonly messages: readonly Envelope<Op>[];
+  readonly replies: readonly Reply<Result>[];
+  readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
+  /** Bookkeeping for `advance`. */
+  readonly durableThroughOpNumber: number;
+  readonly logGeneration: number;
+}
+
+export interface ReplicaTimeouts {
+  /** A primary with nothing to prepare sends Commit this often. */
+  readonly heartbeatTicks: number;
+  /** A primary resends unacknowledged Prepares this often. */
+  readonly prepareRetryTicks: number;
+  /** A backup that hears nothing from its primary for a random time in [min, max) starts a view change. */
+  readonly viewChangeTicksMin: number;
+  readonly viewChangeTicksMax: number;
+  /** In a view change: resend StartViewChange / DoViewChange this often. */
+  readonly viewChangeRetryTicks: number;
+  /** A replica asks for missing state at most this often. */
+  readonly repairTicks: number;
+}
+
+export const defaultTimeouts: ReplicaTimeouts = {
+  heartbeatTicks: 5,
+  prepareRetryTicks: 10,
+  viewChangeTicksMin: 30,
+  viewChangeTicksMax: 60,
+  viewChangeRetryTicks: 8,
+  repairTicks: 5,
+};
+
+/** Test-only switches that break the protocol on purpose, to prove the simulator notices. */
+export interface UnsafeFlags {
+  /** A backup sends PrepareOk one Ready before the entries are durable. */
+  readonly skipPersistBeforePrepareOk?: boolean;
+  /** The view number entered by a view change is not persisted until the view is normal. */
+  readonly skipViewPersist?: boolean;
+}
+
+export interface ReplicaOptions<Op, Result> {
+  readonly replicaIndex: ReplicaIndex;
+  readonly replicaCount: number;
+  readonly stateMachine: StateMachine<Op, Result>;
+  readonly random: Random;
+  /** What this replica persisted before a restart; absent for a fresh replica. */
+  readonly durable?: DurableState<Op>;
+  readonly timeouts?: ReplicaTimeouts;
+  /** Client requests in one Prepare. */
+  readonly batchOpsMax?: number;
+  /** Prepared but uncommitted ops at the primary. */
+  readonly pipelineOpsMax?: number;
+  /** Requests waiting at the primary for room in the pipeline. */
+  readonly requestQueueMax?: number;
+  /** Entries in one Prepare resend or NewState. */
+  readonly repairEntriesMax?: number;
+  readonly clientsMax?: number;
+  /** Log entries kept (no compaction yet): a hard limit. */
+  readonly logOpsMax?: number;
+  readonly unsafe?: UnsafeFlags;
+}
+
+type Request<Op> = Extract<Message<Op>, { type: 'request' }>;
+type DoViewChange<Op> = Extract<Message<Op>, { type: 'do_view_change' }>;
+
+export class Replica<Op, Result> {
+  readonly replicaIndex: ReplicaIndex;
+  readonly replicaCount: number;
+  private readonly quorum: number;
+  private readonly timeouts: ReplicaTimeouts;
+  private readonly batchOpsMax: number;
+  private readonly pipelineOpsMax: number;
+  private readonly requestQueueMax: number;
+  private readonly repairEntriesMax: number;
+  private readonly logOpsMax: number;
+  private readonly unsafe: UnsafeFlags;
+  private readonly stateMachine: StateMachine<Op, Result>;
+  private readonly random: Random;
+  private readonly clientTable: ClientTable<Result>;
+
+  private viewValue = 0;
+  private logViewValue = 0;
+  private statusValue: ReplicaStatus = 'normal';
+  private readonly logValue: LogEntry<Op>[] = [];
+  private commitNumberValue = 0;
+  private nowMs = 0;
+
+  // Primary state.
+  private readonly acks = new Map<ReplicaIndex, number>();
+  private readonly requestQueue: Request<Op>[] = [];
+  // View change state.
+  private readonly startViewChangeFrom = new Set<ReplicaIndex>();
+  private readonly doViewChanges = new Map<ReplicaIndex, DoViewChange<Op>>();
+  private doViewChangeSent = false;
+
+  // Countdowns, in ticks.
+  private heartbeatTimer = 0;
+  private prepareRetryTimer = 0;
+  private viewTimer = 0;
+  private viewChangeRetryTimer = 0;
+  private repairTimer = 0;
+
+  // Output not yet handed to a Ready.
+  private outbox: Envelope<Op>[] = [];
+  private replies: Reply<Result>[] = [];
+  private committed: { entry: LogEntry<Op>; result: Result }[] = [];
+  private hardStateDirty = false;
+  /** Entries with op numbers up to here were handed to a Ready (or came from disk). */
+  private handedOffOpNumber = 0;
+  private truncateAfter: number | undefined;
+  private logGeneration = 0;
+  private durableOpNumber = 0;
+  private readyInFlight = false;
+  private heldBackLastReady = false;
+
+  constructor(options: ReplicaOptions<Op, Result>) {
+    assert(options.replicaCount >= 1 && options.replicaCount % 2 === 1, `replica count ${options.replicaCount} must be odd`);
+    assert(options.replicaIndex >= 0 && options.replicaIndex < options.replicaCount, `replica index ${options.replicaIndex}`);
+    this.replicaIndex = options.replicaIndex;
+    this.replicaCount = options.replicaCount;
+    this.quorum = Math.floor(options.replicaCount / 2) + 1;
+    this.timeouts = options.timeouts ?? defaultTimeouts;
+    assert(this.timeouts.viewChangeTicksMin < this.timeouts.viewChangeTicksMax, 'view change timeout range');
+    this.batchOpsMax = options.batchOpsMax ?? 64;
+    this.pipelineOpsMax = options.pipelineOpsMax ?? 256;
+    this.requestQueueMax = options.requestQueueMax ?? 1024;
+    this.repairEntriesMax = options.repairEntriesMax ?? 128;
+    this.logOpsMax = options.logOpsMax ?? 1_000_000;
+    this.unsafe = options.unsafe ?? {};
+    this.stateMachine = options.stateMachine;
+    this.random = options.random;
+    this.clientTable = new ClientTable(options.clientsMax ?? 4096);
+    if (options.durable !== undefined) this.restore(options.durable);
+    this.resetViewTimer();
+  }
+
+  // Introspection (tests, checkers, drivers).
+
+  get view(): number {
+    return this.viewValue;
+  }
+  get logView(): number {
+    return this.logViewValue;
+  }
+  get status(): ReplicaStatus {
+    return this.statusValue;
+  }
+  get opNumber(): number {
+    return this.logValue.length;
+  }
+  get commitNumber(): number {
+    return this.commitNumberValue;
+  }
+  get log(): readonly LogEntry<Op>[] {
+    return this.logValue;
+  }
+  isPrimary(): boolean {
+    return this.primaryOf(this.viewValue) === this.replicaIndex;
+  }
+  primaryOf(view: number): ReplicaIndex {
+    return view % this.replicaCount;
+  }
+
+  // Inputs.
+
+  step(message: Message<Op>): void {
+    if (message.type === 'request') {
+      this.onRequest(message);
+      return;
+    }
+    assert(message.from !== this.replicaIndex, `replica ${this.replicaIndex} got a message from itself`);
+    assert(message.from >= 0 && message.from < this.replicaCount, `message from unknown replica ${message.from}`);
+    switch (message.type) {
+      case 'prepare':
+      case 'new_state':
+        this.onPrepare(message.view, message.from, message.entries, message.commitNumber);
+        return;
+      case 'prepare_ok':
+        this.onPrepareOk(message);
+        return;
+      case 'commit':
+        this.onCommit(message);
+        return;
+      case 'start_view_change':
+        this.onStartViewChange(message);
+        return;
+      case 'do_view_change':
+        this.onDoViewChange(message);
+        return;
+      case 'start_view':
+        this.onStartView(message);
+        return;
+      case 'request_start_view':
+        if (message.view === this.viewValue && this.statusValue === 'normal' && this.isPrimary()) this.sendStartView(message.from);
+        return;
+      case 'get_state':
+        this.onGetState(message);
+        return;
+    }
+  }
+
+  /** One tick of the driver's clock; `nowMs` is the wall clock, used only to timestamp new entries. */
+  tick(nowMs: number): void {
+    this.nowMs = Math.max(this.nowMs, nowMs);
+    this.repairTimer = Math.max(0, this.repairTimer - 1);
+    if (this.statusValue === 'normal' && this.isPrimary()) {
+      this.tickPrimary();
+      return;
+    }
+    this.viewTimer--;
+    if (this.statusValue === 'view_change' && --this.viewChangeRetryTimer <= 0) {
+      this.viewChangeRetryTimer = this.timeouts.viewChangeRetryTicks;
+      this.broadcast({ type: 'start_view_change', view: this.viewValue, from: this.replicaIndex });
+      if (this.doViewChangeSent) this.sendDoViewChange();
+    }
+    if (this.viewTimer <= 0) this.startViewChange(this.viewValue + 1);
+  }
+
+  hasReady(): boolean {
+    return (
+      this.outbox.length > 0 ||
+      this.replies.length > 0 ||
+      this.committed.length > 0 ||
+      this.hardStateDirty ||
+      this.truncateAfter !== undefined ||
+      this.logValue.length > this.handedOffOpNumber ||
+      this.canPrepareQueued()
+    );
+  }
+
+  ready(): Ready<Op, Result> {
+    assert(!this.readyInFlight, `replica ${this.replicaIndex}: ready() before advance() of the previous Ready`);
+    this.prepareQueued();
+    let entries = this.logValue.slice(this.handedOffOpNumber);
+    const holdBack = this.unsafe.skipPersistBeforePrepareOk === true && !this.isPrimary() && entries.length > 0 && !this.heldBackLastReady;
+    this.heldBackLastReady = holdBack;
+    if (holdBack) entries = [];
+    const ready: Ready<Op, Result> = {
+      hardState: this.hardStateDirty ? this.hardStateToPersist() : undefined,
+      truncateAfterOpNumber: this.truncateAfter,
+      entries,
+      messages: this.outbox,
+      replies: this.replies,
+      committed: this.committed,
+      durableThroughOpNumber: this.handedOffOpNumber + entries.length,
+      logGeneration: this.logGeneration,
+    };
+    if (!holdBack) this.handedOffOpNumber = this.logValue.length;
+    this.outbox = [];
+    this.replies = [];
+    this.committed = [];
+    this.hardStateDirty = false;
+    this.truncateAfter = undefined;
+    this.readyInFlight = true;
+    return ready;
+  }
+
+  /** The Ready's writes are durable and its messages sent. */
+  advance(ready: Ready<Op, Result>): void {
+    assert(this.readyInFlight, 'advance() without ready()');
+    this.readyInFlight = false;
+    if (ready.logGeneration === this.logGeneration) {
+      this.durableOpNumber = Math.max(this.durableOpNumber, Math.min(ready.durableThroughOpNumber, this.logValue.length));
+    }
+    if (this.statusValue === 'normal' && this.isPrimary()) this.commitAcknowledged();
+  }
+
+  // Restart.
+
+  private restore(durable: DurableState<Op>): void {
+    const { hardState } = durable;
+    assert(hardState.logView <= hardState.view, `restored logView ${hardState.logView} > view ${hardState.view}`);
+    // A torn or corrupt tail is dropped, never trusted; peers resend it.
+    const intact = intactPrefixLength(durable.log);
+    this.logValue.push(...durable.log.slice(0, intact));
+    if (intact < durable.log.length) {
+      this.truncateAfter = intact;
+      this.logGeneration++;
+    }
+    this.viewValue = hardState.view;
+    this.logViewValue = hardState.logView;
+    this.statusValue = hardState.view > hardState.logView ? 'view_change' : 'normal';
+    this.handedOffOpNumber = intact;
+    this.durableOpNumber = intact;
+    this.commitUpTo(Math.min(hardState.commitNumber, intact));
+    this.committed = [];
+    this.replies = [];
+  }
+
+  // Normal operation: primary.
+
+  private onRequest(request: Request<Op>): void {
+    if (this.statusValue !== 'normal' || !this.isPrimary()) return;
+    const record = this.clientTable.get(request.clientId);
+    if (record !== undefined && request.requestNumber < record.requestNumber) return;
+    if (record !== undefined && request.requestNumber === record.requestNumber) {
+      this.replies.push({ ...request, view: this.viewValue, opNumber: record.opNumber, result: record.result });
+      return;
+    }
+    if (this.inFlight(request.clientId, request.requestNumber)) return;
+    if (this.requestQueue.length >= this.requestQueueMax) return; // Backpressure: the client retries.
+    this.requestQueue.push(request);
+  }
+
+  /** True when the client's request (or a later one) is queued or prepared but not committed. */
+  private inFlight(clientId: string, requestNumber: number): boolean {
+    for (const queued of this.requestQueue) {
+      if (queued.clientId === clientId && queued.requestNumber >= requestNumber) return true;
+    }
+    for (let opNumber = this.commitNumberValue + 1; opNumber <= this.logValue.length; opNumber++) {
+      const entry = this.entryAt(opNumber);
+      if (entry.clientId === clientId && entry.requestNumber >= requestNumber) return true;
+    }
+    return false;
+  }
+
+  private canPrepareQueued(): boolean {
+    return (
+      this.requestQueue.length > 0 &&
+      this.statusValue === 'normal' &&
+      this.isPrimary() &&
+      this.logValue.length - this.commitNumberValue < this.pipelineOpsMax
+    );
+  }
+
+  /** Turns queued requests into one batch of entries and one Prepare (batching). */
+  private prepareQueued(): void {
+    if (!this.canPrepareQueued()) return;
+    const room = this.pipelineOpsMax - (this.logValue.length - this.commitNumberValue);
+    const batch = this.requestQueue.splice(0, Math.min(room, this.batchOpsMax));
+    const first = this.logValue.length + 1;
+    for (const request of batch) {
+      const previous = this.logValue.at(-1);
+      const timestampMs = Math.max(this.nowMs, previous?.timestampMs ?? 0);
+      this.appendEntry(
+        makeEntry({
+          opNumber: this.logValue.length + 1,
+          view: this.viewValue,
+          clientId: request.clientId,
+          requestNumber: request.requestNumber,
+          timestampMs,
+          op: request.op,
+          previousChecksum: previous?.checksum ?? logOriginChecksum,
+        }),
+      );
+    }
+    const entries = this.logValue.slice(first - 1);
+    this.broadcast({ type: 'prepare', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
+    this.heartbeatTimer = this.timeouts.heartbeatTicks;
+    if (this.replicaCount === 1) this.commitAcknowledged();
+  }
+
+  private onPrepareOk(message: Extract<Message<Op>, { type: 'prepare_ok' }>): void {
+    if (message.view < this.viewValue) {
+      this.helpStaleReplica(message.from);
+      return;
+    }
+    if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
+    assert(message.opNumber <= this.logValue.length, `prepare_ok for op ${message.opNumber} beyond the primary's log`);
+    this.acks.set(message.from, Math.max(this.acks.get(message.from) ?? 0, message.opNumber));
+    this.commitAcknowledged();
+  }
+
+  /** Commits up to the highest op a quorum (the primary counted once durable) holds. */
+  private commitAcknowledged(): void {
+    const held = [this.durableOpNumber];
+    for (const [replica, opNumber] of this.acks) if (replica !== this.replicaIndex) held.push(opNumber);
+    if (held.length < this.quorum) return;
+    held.sort((a, b) => b - a);
+    const quorumOpNumber = Math.min(held[this.quorum - 1]!, this.logValue.length);
+    if (quorumOpNumber > this.commitNumberValue) this.commitUpTo(quorumOpNumber);
+  }
+
+  private tickPrimary(): void {
+    if (--this.heartbeatTimer <= 0) {
+      this.heartbeatTimer = this.timeouts.heartbeatTicks;
+      this.broadcast({ type: 'commit', view: this.viewValue, from: this.replicaIndex, commitNumber: this.commitNumberValue });
+    }
+    if (--this.prepareRetryTimer <= 0) {
+      this.prepareRetryTimer = this.timeouts.prepareRetryTicks;
+      this.resendPrepares();
+    }
+  }
+
+  /** Resends uncommitted (or unacknowledged) entries to each backup that lacks them. */
+  private resendPrepares(): void {
+    for (let replica = 0; replica < this.replicaCount; replica++) {
+      if (replica === this.replicaIndex) continue;
+      const from = Math.max(this.acks.get(replica) ?? 0, this.commitNumberValue) + 1;
+      if (from > this.logValue.length) continue;
+      const entries = this.logValue.slice(from - 1, from - 1 + this.repairEntriesMax);
+      this.send(replica, { type: 'prepare', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
+    }
+  }
+
+  private onGetState(message: Extract<Message<Op>, { type: 'get_state' }>): void {
+    if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
+    const entries = this.logValue.slice(message.opNumber, message.opNumber + this.repairEntriesMax);
+    this.send(message.from, { type: 'new_state', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
+  }
+
+  // Normal operation: backup.
+
+  private onPrepare(view: number, from: ReplicaIndex, entries: readonly LogEntry<Op>[], commitNumber: number): void {
+    if (!this.acceptFromPrimary(view, from)) return;
+    let gap = false;
+    for (const entry of entries) {
+      if (entry.opNumber <= this.logValue.length) {
+        assert(this.entryAt(entry.opNumber).checksum === entry.checksum, `replica ${this.replicaIndex}: op ${entry.opNumber} differs from the primary's in view ${view}`);
+        continue;
+      }
+      if (entry.opNumber > this.logValue.length + 1) {
+        gap = true;
+        break;
+      }
+      assert(entry.previousChecksum === (this.logValue.at(-1)?.checksum ?? logOriginChecksum), `replica ${this.replicaIndex}: op ${entry.opNumber} does not chain`);
+      this.appendEntry(entry);
+    }
+    if (gap || commitNumber > this.logValue.length) this.requestRepair(from);
+    this.send(from, { type: 'prepare_ok', view, from: this.replicaIndex, opNumber: this.logValue.length });
+    this.commitUpTo(Math.min(commitNumber, this.logValue.length));
+  }
+
+  private onCommit(message: Extract<Message<Op>, { type: 'commit' }>): void {
+    if (!this.acceptFromPrimary(message.view, message.from)) return;
+    if (message.commitNumber > this.logValue.length) this.requestRepair(message.from);
+    this.commitUpTo(Math.min(message.commitNumber, this.logValue.length));
+  }
+
+  /**
+   * True when `view`/`from` is this backup's primary in a normal view. A
+   * message from the primary of a newer view (or of this view while this
+   * replica is still in its view change) means StartView was missed: ask for it.
+   */
+  private acceptFromPrimary(view: number, from: ReplicaIndex): boolean {
+    if (view < this.viewValue) {
+      this.helpStaleReplica(from);
+      return false;
+    }
+    if (from !== this.primaryOf(view) || from === this.replicaIndex) return false;
+    if (view > this.viewValue || this.statusValue !== 'normal') {
+      this.resetViewTimer();
+      if (this.repairTimer === 0) {
+        this.repairTimer = this.timeouts.repairTicks;
+        this.send(from, { type: 'request_start_view', view, from: this.replicaIndex });
+      }
+      return false;
+    }
+    this.resetViewTimer();
+    return true;
+  }
+
+  private requestRepair(primary: ReplicaIndex): void {
+    if (this.repairTimer > 0) return;
+    this.repairTimer = this.timeouts.repairTicks;
+    this.send(primary, { type: 'get_state', view: this.viewValue, from: this.replicaIndex, opNumber: this.logValue.length });
+  }
+
+  /** A primary tells a replica stuck in an older view where the cluster is. */
+  private helpStaleReplica(replica: ReplicaIndex): void {
+    if (this.statusValue === 'normal' && this.isPrimary()) this.sendStartView(replica);
+  }
+
+  // View change.
+
+  private startViewChange(view: number): void {
+    assert(view > this.viewValue || (view === this.viewValue && this.statusValue === 'normal'), `view change to ${view} from ${this.viewValue}`);
+    this.viewValue = view;
+    this.statusValue = 'view_change';
+    this.hardStateDirty = true;
+    this.startViewChangeFrom.clear();
+    this.doViewChanges.clear();
+    this.doViewChangeSent = false;
+    this.acks.clear();
+    this.requestQueue.length = 0;
+    this.resetViewTimer();
+    this.viewChangeRetryTimer = this.timeouts.viewChangeRetryTicks;
+    this.broadcast({ type: 'start_view_change', view, from: this.replicaIndex });
+    if (this.replicaCount === 1) this.sendDoViewChange();
+  }
+
+  private onStartViewChange(message: Extract<Message<Op>, { type: 'start_view_change' }>): void {
+    if (message.view < this.viewValue || (message.view === this.viewValue && this.statusValue === 'normal')) {
+      this.helpStaleReplica(message.from);
+      return;
+    }
+    if (message.view > this.viewValue) this.startViewChange(message.view);
+    this.startViewChangeFrom.add(message.from);
+    if (!this.doViewChangeSent && this.startViewChangeFrom.size >= this.quorum - 1) this.sendDoViewChange();
+  }
+
+  private sendDoViewChange(): void {
+    this.doViewChangeSent = true;
+    const message: DoViewChange<Op> = {
+      type: 'do_view_change',
+      view: this.viewValue,
+      from: this.replicaIndex,
+      logView: this.logViewValue,
+      log: this.logValue.slice(),
+      commitNumber: this.commitNumberValue,
+    };
+    const primary = this.primaryOf(this.viewValue);
+    if (primary === this.replicaIndex) this.collectDoViewChange(message);
+    else this.send(primary, message);
+  }
+
+  private onDoViewChange(message: DoViewChange<Op>): void {
+    if (message.view < this.viewValue || (message.view === this.viewValue && this.statusValue === 'normal')) {
+      this.helpStaleReplica(message.from);
+      return;
+    }
+    if (message.view > this.viewValue) this.startViewChange(message.view);
+    if (this.primaryOf(message.view) !== this.replicaIndex) return;
+    if (!this.doViewChangeSent) this.sendDoViewChange();
+    if (this.statusValue === 'view_change') this.collectDoViewChange(message);
+  }
+
+  private collectDoViewChange(message: DoViewChange<Op>): void {
+    assert(message.view === this.viewValue && this.statusValue === 'view_change', 'do_view_change for this view change');
+    this.doViewChanges.set(message.from, message);
+    if (this.doViewChanges.size < this.quorum || !this.doViewChanges.has(this.replicaIndex)) return;
+    // The log of the latest normal view wins; within it, the longest (all are prefixes of one log).
+    let best: DoViewChange<Op> | undefined;
+    let commitNumber = 0;
+    for (const candidate of [...this.doViewChanges.values()].sort((a, b) => a.from - b.from)) {
+      commitNumber = Math.max(commitNumber, candidate.commitNumber);
+      if (best === undefined || candidate.logView > best.logView || (candidate.logView === best.logView && candidate.log.length > best.log.length)) {
+        best = candidate;
+      }
+    }
+    assert(best !== undefined);
+    assert(commitNumber <= best.log.length, `view ${this.viewValue}: committed op ${commitNumber} beyond the chosen log (${best.log.length})`);
+    this.installLog(best.log);
+    this.enterNormal(this.viewValue);
+    for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.sendStartView(replica);
+    this.commitUpTo(commitNumber);
+    this.heartbeatTimer = this.timeouts.heartbeatTicks;
+    this.prepareRetryTimer = this.timeouts.prepareRetryTicks;
+  }
+
+  private sendStartView(replica: ReplicaIndex): void {
+    this.send(replica, { type: 'start_view', view: this.viewValue, from: this.replicaIndex, log: this.logValue.slice(), commitNumber: this.commitNumberValue });
+  }
+
+  private onStartView(message: Extract<Message<Op>, { type: 'start_view' }>): void {
+    if (message.view < this.viewValue) return;
+    if (message.view === this.viewValue && this.statusValue === 'normal') return;
+    if (message.from !== this.primaryOf(message.view)) return;
+    this.installLog(message.log);
+    this.enterNormal(message.view);
+    this.resetViewTimer();
+    if (this.logValue.length > message.commitNumber) {
+      this.send(message.from, { type: 'prepare_ok', view: message.view, from: this.replicaIndex, opNumber: this.logValue.length });
+    }
+    this.commitUpTo(Math.min(message.commitNumber, this.logValue.length));
+  }
+
+  private enterNormal(view: number): void {
+    this.viewValue = view;
+    this.logViewValue = view;
+    this.statusValue = 'normal';
+    this.hardStateDirty = true;
+    this.acks.clear();
+    this.requestQueue.length = 0;
+    this.startViewChangeFrom.clear();
+    this.doViewChanges.clear();
+    this.doViewChangeSent = false;
+  }
+
+  /** Replaces the log with `log`, keeping the common prefix; committed entries must not change. */
+  private installLog(log: readonly LogEntry<Op>[]): void {
+    assert(log.length <= this.logOpsMax, `log of ${log.length} ops exceeds ${this.logOpsMax}`);
+    assert(log.length >= this.commitNumberValue, `replica ${this.replicaIndex}: new log (${log.length}) drops committed op ${this.commitNumberValue}`);
+    let common = 0;
+    const shorter = Math.min(log.length, this.logValue.length);
+    while (common < shorter && log[common]!.checksum === this.logValue[common]!.checksum) common++;
+    assert(common >= this.commitNumberValue, `replica ${this.replicaIndex}: new log differs at committed op ${common + 1}`);
+    for (let index = 1; index < log.length; index++) {
+      assert(log[index]!.previousChecksum === log[index - 1]!.checksum && log[index]!.opNumber === index + 1, 'adopted log does not chain');
+    }
+    if (common < this.logValue.length) this.truncateLog(common);
+    for (const entry of log.slice(common)) this.appendEntry(entry);
+  }
+
+  // Log and commit.
+
+  private appendEntry(entry: LogEntry<Op>): void {
+    assert(entry.opNumber === this.logValue.length + 1, `append op ${entry.opNumber} after ${this.logValue.length}`);
+    assert(this.logValue.length < this.logOpsMax, `log full (${this.logOpsMax} ops; compaction is not built yet)`);
+    this.logValue.push(entry);
+  }
+
+  private truncateLog(opNumber: number): void {
+    assert(opNumber >= this.commitNumberValue, `truncating committed op ${this.commitNumberValue}`);
+    this.logValue.length = opNumber;
+    this.logGeneration++;
+    this.durableOpNumber = Math.min(this.durableOpNumber, opNumber);
+    if (opNumber < this.handedOffOpNumber) {
+      this.truncateAfter = Math.min(this.truncateAfter ?? opNumber, opNumber);
+      this.handedOffOpNumber = opNumber;
+    }
+  }
+
+  private commitUpTo(opNumber: number): void {
+    assert(opNumber <= this.logValue.length, `commit ${opNumber} beyond log ${this.logValue.length}`);
+    while (this.commitNumberValue < opNumber) {
+      const entry = this.entryAt(this.commitNumberValue + 1);
+      const result = this.stateMachine.apply(entry.op, entry.opNumber, entry.timestampMs);
+      this.clientTable.record(entry.clientId, { requestNumber: entry.requestNumber, opNumber: entry.opNumber, result });
+      this.commitNumberValue = entry.opNumber;
+      this.committed.push({ entry, result });
+      if (this.statusValue === 'normal' && this.isPrimary()) {
+        this.replies.push({ clientId: entry.clientId, requestNumber: entry.requestNumber, view: this.viewValue, opNumber: entry.opNumber, result });
+      }
+      this.hardStateDirty = true;
+    }
+  }
+
+  private entryAt(opNumber: number): LogEntry<Op> {
+    const entry = this.logValue[opNumber - 1];
+    assert(entry?.opNumber === opNumber, `no entry for op ${opNumber}`);
+    return entry;
+  }
+
+  private hardStateToPersist(): HardState {
+    const view = this.unsafe.skipViewPersist === true && this.statusValue === 'view_change' ? this.logViewValue : this.viewValue;
+    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue };
+  }
+
+  // Sending and timers.
+
+  private send(to: ReplicaIndex, message: ReplicaMessage<Op>): void {
+    assert(to !== this.replicaIndex, 'a replica does not message itself');
+    this.outbox.push({ to, message });
+  }
+
+  private broadcast(message: ReplicaMessage<Op>): void {
+    for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.send(replica, message);
+  }
+
+  private resetViewTimer(): void {
+    const { viewChangeTicksMin, viewChangeTicksMax } = this.timeouts;
+    this.viewTimer = viewChangeTicksMin + (this.random.uint32() % (viewChangeTicksMax - viewChangeTicksMin));
+  }
+}
