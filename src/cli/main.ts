@@ -4,6 +4,7 @@
 import { JsonLogger } from '../io/node/node-logger.js';
 import { startEmbeddedServer } from '../process/embedded-server.js';
 import { ConfigError, loadServerConfig } from './config.js';
+import { simulate } from './simulate.js';
 
 const usage = `Usage: tessera <command> [flags]
 
@@ -17,6 +18,9 @@ Commands:
             --log-level LEVEL     debug | info | warn | error
             Root credentials: TESSERA_ROOT_USER / TESSERA_ROOT_PASSWORD, else generated
             once and kept in DIR/root-credentials.json.
+  simulate  Run the deterministic simulation of a VSR metadata group under faults
+            --seed N              replay one seed exactly (prints its trace hash)
+            --seeds A..B          sweep seeds (default 1..200); failures print seed and faults
 `;
 
 async function server(argv: readonly string[]): Promise<void> {
@@ -62,6 +66,9 @@ async function main(argv: readonly string[]): Promise<void> {
   switch (command) {
     case 'server':
       await server(rest);
+      return;
+    case 'simulate':
+      process.exitCode = simulate(rest);
       return;
     case undefined:
     case 'help':
