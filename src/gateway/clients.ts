@@ -4,7 +4,7 @@
 
 import type { MetaOp, MetaResult } from '../meta/ops.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
-import type { BucketRecord, GarbageRecord, VersionRecord } from '../meta/records.js';
+import type { BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 
 export interface MetaClient {
   submit(op: MetaOp): Promise<MetaResult>;
@@ -14,6 +14,10 @@ export interface MetaClient {
   listObjects(query: ListObjectsQuery): Promise<ListObjectsResult>;
   listPreparing(): Promise<VersionRecord[]>;
   listGarbage(limit: number): Promise<GarbageRecord[]>;
+  getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined>;
+  /** Uploads of `bucket` under `prefix`, after (key, uploadId) when given, in key then id order. */
+  listUploads(bucket: string, options: { prefix: string; after?: { key: string; uploadId?: string }; limit: number }): Promise<UploadRecord[]>;
+  listParts(uploadId: string): Promise<UploadPartRecord[]>;
   /** Whether any metadata still references fragments of `versionId`. */
   isVersionReferenced(versionId: string): Promise<boolean>;
 }

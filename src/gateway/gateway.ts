@@ -44,6 +44,47 @@ export interface PutObjectInput {
   readonly checksums?: () => Readonly<Record<string, string>>;
 }
 
+/** The object fields a version record takes from a request. */
+interface VersionFields {
+  readonly bucket: string;
+  readonly key: string;
+  readonly owner: string;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly userMetadata: Readonly<Record<string, string>>;
+}
+
+interface BodyInput extends VersionFields {
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly contentMd5?: Uint8Array;
+  readonly partNumber: number;
+  readonly sizeBytesMax: number;
+}
+
+/** What writing a body produced: kept inline, striped under a PREPARING record, or refused. */
+type BodyWrite =
+  | { readonly kind: 'inline'; readonly bytes: Buffer; readonly etag: string }
+  | { readonly kind: 'striped'; readonly ownerId: string; readonly part: PartRecord }
+  | { readonly kind: 'failed'; readonly outcome: 'no_such_bucket' | 'too_large' | 'bad_digest' };
+
+export interface UploadPartInput {
+  readonly bucket: string;
+  readonly key: string;
+  readonly uploadId: string;
+  readonly partNumber: number;
+  readonly owner: string;
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly contentMd5?: Uint8Array;
+  readonly checksums?: () => Readonly<Record<string, string>>;
+}
+
+export type UploadPartOutcome =
+  | { readonly status: 'ok'; readonly part: PartRecord }
+  | { readonly status: 'no_such_upload' }
+  | { readonly status: 'no_such_bucket' }
+  | { readonly status: 'bad_digest' }
+  | { readonly status: 'too_large' };
+
 export type PutObjectOutcome =
   | { readonly status: 'ok'; readonly version: VersionRecord }
   | { readonly status: 'no_such_bucket' }
@@ -101,22 +142,81 @@ export class Gateway {
   }
 
   async putObject(input: PutObjectInput): Promise<PutObjectOutcome> {
-    const md5 = createHash('md5');
-    const iterator = input.body[Symbol.asyncIterator]();
-    const head: Uint8Array[] = [];
-    let headBytes = 0;
-    // Buffer up to the inline limit: if the body ends there, it goes inline.
-    while (headBytes <= this.options.inlineBytesMax) {
-      const next = await iterator.next();
-      if (next.done === true) return this.putInline(input, Buffer.concat(head, headBytes), md5);
-      head.push(next.value);
-      headBytes += next.value.length;
-      md5.update(next.value);
+    const written = await this.writeBody({ ...input, partNumber: 1, sizeBytesMax: this.options.objectBytesMax });
+    if (written.kind === 'failed') return { status: written.outcome };
+    const checksums = input.checksums?.() ?? {};
+    if (written.kind === 'inline') {
+      const version: VersionRecord = {
+        ...this.baseVersion(input, newVersionId(this.env.clock, this.env.random)),
+        state: 'COMMITTED',
+        sizeBytes: written.bytes.length,
+        etag: written.etag,
+        checksums,
+        inline: written.bytes,
+      };
+      return this.outcome(await this.meta.submit({ type: 'put_version', version, ...conditions(input) }));
     }
-    return this.putStriped(input, head, iterator, md5);
+    const result = await this.meta.submit({
+      type: 'commit_version',
+      versionId: written.ownerId,
+      sizeBytes: written.part.sizeBytes,
+      etag: written.part.etag,
+      parts: [written.part],
+      checksums,
+      ...conditions(input),
+    });
+    if (result.status === 'no_such_preparing_version') {
+      throw new GatewayError(`version ${written.ownerId} was aborted while it was being written (janitor timeout?)`);
+    }
+    return this.outcome(result);
   }
 
-  private baseVersion(input: PutObjectInput, versionId: string): VersionRecord {
+  /** UploadPart: the part is written like an object body, then recorded under the upload. */
+  async uploadPart(input: UploadPartInput): Promise<UploadPartOutcome> {
+    const written = await this.writeBody({
+      ...input,
+      contentType: '',
+      headers: {},
+      userMetadata: {},
+      sizeBytesMax: this.options.objectBytesMax,
+    });
+    if (written.kind === 'failed') return { status: written.outcome };
+    const checksums = input.checksums?.() ?? {};
+    const part: PartRecord =
+      written.kind === 'inline'
+        ? {
+            partNumber: input.partNumber,
+            sizeBytes: written.bytes.length,
+            etag: written.etag,
+            scheme: this.options.scheme,
+            blockSizeBytes: this.options.blockSizeBytes,
+            drives: [],
+            missingShards: [],
+            checksums,
+            inline: written.bytes,
+          }
+        : { ...written.part, fragmentOwnerId: written.ownerId, checksums };
+    const result = await this.meta.submit({
+      type: 'commit_part',
+      bucket: input.bucket,
+      key: input.key,
+      uploadId: input.uploadId,
+      ...(written.kind === 'striped' ? { preparedId: written.ownerId } : {}),
+      part,
+    });
+    switch (result.status) {
+      case 'part_committed':
+        if (result.replaced) this.hooks.onGarbage();
+        return { status: 'ok', part };
+      case 'no_such_upload':
+        this.hooks.onGarbage();
+        return { status: 'no_such_upload' };
+      default:
+        throw new GatewayError(`commit_part answered ${result.status}`);
+    }
+  }
+
+  private baseVersion(input: VersionFields, versionId: string): VersionRecord {
     return {
       format: recordFormatVersion,
       bucket: input.bucket,
@@ -135,35 +235,44 @@ export class Gateway {
     };
   }
 
-  private async putInline(input: PutObjectInput, body: Buffer, md5: ReturnType<typeof createHash>): Promise<PutObjectOutcome> {
-    const digest = md5.digest();
-    if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) return { status: 'bad_digest' };
-    const version: VersionRecord = {
-      ...this.baseVersion(input, newVersionId(this.env.clock, this.env.random)),
-      state: 'COMMITTED',
-      sizeBytes: body.length,
-      etag: `"${digest.toString('hex')}"`,
-      checksums: input.checksums?.() ?? {},
-      inline: body,
-    };
-    const result = await this.meta.submit({ type: 'put_version', version, ...conditions(input) });
-    return this.outcome(result);
+  /**
+   * Writes a body: up to the inline limit it is only buffered; beyond, it is
+   * placed, PREPAREd and striped to k+m durable fragments. Nothing is visible
+   * until the caller commits what this returns.
+   */
+  private async writeBody(input: BodyInput): Promise<BodyWrite> {
+    const md5 = createHash('md5');
+    const iterator = input.body[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let headBytes = 0;
+    while (headBytes <= this.options.inlineBytesMax) {
+      const next = await iterator.next();
+      if (next.done === true) {
+        const digest = md5.digest();
+        if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) return { kind: 'failed', outcome: 'bad_digest' };
+        return { kind: 'inline', bytes: Buffer.concat(head, headBytes), etag: `"${digest.toString('hex')}"` };
+      }
+      head.push(next.value);
+      headBytes += next.value.length;
+      md5.update(next.value);
+    }
+    return this.writeStriped(input, head, iterator, md5);
   }
 
-  private async putStriped(
-    input: PutObjectInput,
+  private async writeStriped(
+    input: BodyInput,
     head: Uint8Array[],
     rest: AsyncIterator<Uint8Array>,
     md5: ReturnType<typeof createHash>,
-  ): Promise<PutObjectOutcome> {
+  ): Promise<BodyWrite> {
     const { k, m } = this.options.scheme;
-    const versionId = newVersionId(this.env.clock, this.env.random);
-    const placement = placePart(`${versionId}/1`, this.options.scheme, this.options.drives);
+    const ownerId = newVersionId(this.env.clock, this.env.random);
+    const placement = placePart(`${ownerId}/${input.partNumber}`, this.options.scheme, this.options.drives);
     if (placement.status !== 'ok') {
-      throw new GatewayError(`Cannot place part of ${versionId}: scheme ${k}+${m} needs ${placement.needed} drives, ${placement.available} available`);
+      throw new GatewayError(`Cannot place part of ${ownerId}: scheme ${k}+${m} needs ${placement.needed} drives, ${placement.available} available`);
     }
     const planned: PartRecord = {
-      partNumber: 1,
+      partNumber: input.partNumber,
       sizeBytes: 0,
       etag: '',
       scheme: { k, m },
@@ -171,49 +280,36 @@ export class Gateway {
       drives: placement.drives,
       missingShards: [],
     };
-    const prepared = await this.meta.submit({ type: 'prepare_version', version: { ...this.baseVersion(input, versionId), parts: [planned] } });
-    if (prepared.status === 'no_such_bucket') return { status: 'no_such_bucket' };
+    const prepared = await this.meta.submit({ type: 'prepare_version', version: { ...this.baseVersion(input, ownerId), parts: [planned] } });
+    if (prepared.status === 'no_such_bucket') return { kind: 'failed', outcome: 'no_such_bucket' };
     assert(prepared.status === 'ok', `prepare_version answered ${prepared.status}`);
     let stripes: StripeWriter | undefined;
     try {
-      stripes = await this.openStripes(versionId, planned);
+      stripes = await this.openStripes(ownerId, planned);
       for (const chunk of head) await stripes.push(chunk);
       for (;;) {
         const next = await rest.next();
         if (next.done === true) break;
         md5.update(next.value);
         await stripes.push(next.value);
-        if (stripes.sizeBytes > this.options.objectBytesMax) {
-          await this.abandon(versionId, stripes);
-          return { status: 'too_large' };
+        if (stripes.sizeBytes > input.sizeBytesMax) {
+          await this.abandon(ownerId, stripes);
+          return { kind: 'failed', outcome: 'too_large' };
         }
       }
       await stripes.end();
       await stripes.finish();
     } catch (error) {
-      await this.abandon(versionId, stripes);
+      await this.abandon(ownerId, stripes);
       throw error;
     }
     const digest = md5.digest();
     if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) {
-      await this.abandon(versionId, undefined);
-      return { status: 'bad_digest' };
+      await this.abandon(ownerId, undefined);
+      return { kind: 'failed', outcome: 'bad_digest' };
     }
     const etag = `"${digest.toString('hex')}"`;
-    const part: PartRecord = { ...planned, sizeBytes: stripes.sizeBytes, etag, missingShards: stripes.missingShards };
-    const result = await this.meta.submit({
-      type: 'commit_version',
-      versionId,
-      sizeBytes: stripes.sizeBytes,
-      etag,
-      parts: [part],
-      checksums: input.checksums?.() ?? {},
-      ...conditions(input),
-    });
-    if (result.status === 'no_such_preparing_version') {
-      throw new GatewayError(`version ${versionId} was aborted while it was being written (janitor timeout?)`);
-    }
-    return this.outcome(result);
+    return { kind: 'striped', ownerId, part: { ...planned, sizeBytes: stripes.sizeBytes, etag, missingShards: stripes.missingShards } };
   }
 
   private async openStripes(versionId: string, part: PartRecord): Promise<StripeWriter> {

@@ -1,12 +1,14 @@
 // MetaClient bound to an in-process MetaService: the embedded node's binding.
 // The network client of the cluster issue implements the same interface.
 
-import { garbageKey, preparingKey, versionIndexKey } from '../meta/keys.js';
+import { garbageKey, preparingKey, uploadKey, uploadRange, versionIndexKey } from '../meta/keys.js';
 import { listObjects } from '../meta/list-objects.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
 import type { MetaService } from '../meta/meta-service.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
-import type { BucketRecord, GarbageRecord, VersionRecord } from '../meta/records.js';
+import { readUpload, readUploadParts } from '../meta/multipart.js';
+import type { BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
+import { decodeRecord } from '../stdx/codec.js';
 import type { MetaClient } from './clients.js';
 
 export class LocalMetaClient implements MetaClient {
@@ -38,6 +40,32 @@ export class LocalMetaClient implements MetaClient {
 
   listGarbage(limit: number): Promise<GarbageRecord[]> {
     return Promise.resolve(this.service.listGarbage(limit));
+  }
+
+  getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined> {
+    return Promise.resolve(readUpload(this.service.reader, bucket, key, uploadId));
+  }
+
+  listUploads(bucket: string, options: { prefix: string; after?: { key: string; uploadId?: string }; limit: number }): Promise<UploadRecord[]> {
+    const range = uploadRange(bucket, options.prefix);
+    let start = range.start;
+    if (options.after !== undefined) {
+      // Past every upload of the marker key, or past one upload id of it.
+      const marker =
+        options.after.uploadId === undefined
+          ? Buffer.concat([uploadKey(bucket, options.after.key, ''), Uint8Array.of(0xff)])
+          : Buffer.concat([uploadKey(bucket, options.after.key, options.after.uploadId), Uint8Array.of(0)]);
+      if (Buffer.compare(marker, start) > 0) start = marker;
+    }
+    if (Buffer.compare(start, range.end) >= 0) return Promise.resolve([]);
+    const uploads = [...this.service.reader.scan({ start, end: range.end, limit: options.limit })].map(
+      (entry) => decodeRecord(entry.value) as UploadRecord,
+    );
+    return Promise.resolve(uploads);
+  }
+
+  listParts(uploadId: string): Promise<UploadPartRecord[]> {
+    return Promise.resolve(readUploadParts(this.service.reader, uploadId));
   }
 
   isVersionReferenced(versionId: string): Promise<boolean> {

@@ -8,6 +8,7 @@
 import type { ReedSolomonCoder } from '../erasure/reed-solomon.js';
 import { createStripeLayout, dataBlocksForRange, stripeBlockBytes } from '../erasure/stripe-layout.js';
 import type { BlockSlice, StripeLayout } from '../erasure/stripe-layout.js';
+import { fragmentOwnerOf } from '../meta/records.js';
 import type { PartRecord } from '../meta/records.js';
 import { assert } from '../stdx/assert.js';
 import type { BlobClient } from './clients.js';
@@ -53,6 +54,10 @@ export async function* readPartRange(
   firstByte: number,
   lastByteInclusive: number,
 ): AsyncGenerator<Uint8Array> {
+  if (part.inline !== undefined) {
+    yield part.inline.subarray(firstByte, lastByteInclusive + 1);
+    return;
+  }
   const layout = createStripeLayout(part.sizeBytes, part.scheme.k, part.scheme.m, part.blockSizeBytes);
   const plan = windows(dataBlocksForRange(layout, firstByte, lastByteInclusive));
   const missing = new Set(part.missingShards);
@@ -104,7 +109,8 @@ async function readShards(
     shards.map(async (shard) => {
       const driveId = part.drives[shard]!;
       try {
-        const read = await context.blob.readBlocks(driveId, fragmentId(context.versionId, part.partNumber, shard), window.firstStripe, count);
+        const owner = fragmentOwnerOf(context.versionId, part);
+        const read = await context.blob.readBlocks(driveId, fragmentId(owner, part.partNumber, shard), window.firstStripe, count);
         assert(read.length === count, `read ${read.length} of ${count} blocks`);
         read.forEach((block, index) => blocks.set(blockKey(window.firstStripe + index, shard), block));
       } catch (error) {

@@ -68,3 +68,39 @@ export function garbageKey(versionId: string): Uint8Array {
 }
 
 export const garbageRange = { start: garbagePrefix, end: prefixEnd(garbagePrefix)! };
+
+//   u/<len u8><bucket><key>\0<uploadId>   UploadRecord (multipart upload in progress)
+//   q/<uploadId>/<partNumber u16 BE>     UploadPartRecord
+
+const uploadPrefix = utf8('u/');
+const uploadPartPrefix = utf8('q/');
+
+function uploadBucketPrefix(bucket: string): Uint8Array {
+  const name = utf8(bucket);
+  assert(name.length > 0 && name.length < 256, `bucket name length ${name.length}`);
+  return join(uploadPrefix, Uint8Array.of(name.length), name);
+}
+
+export function uploadKey(bucket: string, key: string, uploadId: string): Uint8Array {
+  return join(uploadBucketPrefix(bucket), utf8(key), Uint8Array.of(0), utf8(uploadId));
+}
+
+/** Every upload of `bucket` whose key starts with `prefix`, ordered by key then upload id. */
+export function uploadRange(bucket: string, prefix = ''): { start: Uint8Array; end: Uint8Array } {
+  const start = join(uploadBucketPrefix(bucket), utf8(prefix));
+  const end = prefixEnd(start);
+  assert(end !== undefined, 'upload range has an end');
+  return { start, end };
+}
+
+export function uploadPartKey(uploadId: string, partNumber: number): Uint8Array {
+  assert(Number.isInteger(partNumber) && partNumber >= 1 && partNumber <= 10000, `part number ${partNumber}`);
+  const number = Buffer.alloc(2);
+  number.writeUInt16BE(partNumber);
+  return join(uploadPartPrefix, utf8(uploadId), utf8('/'), number);
+}
+
+export function uploadPartRange(uploadId: string): { start: Uint8Array; end: Uint8Array } {
+  const start = join(uploadPartPrefix, utf8(uploadId), utf8('/'));
+  return { start, end: prefixEnd(start)! };
+}

@@ -3,7 +3,7 @@
 // MetaStateMachine. The metadata service stamps every op with a timestamp when
 // it is sequenced; apply reads time only from there, never from a clock.
 
-import type { BucketRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
+import type { BucketRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 
 export type MetaOp =
   | { readonly type: 'create_bucket'; readonly bucket: string; readonly bucketId: string; readonly owner: string; readonly region: string }
@@ -25,6 +25,34 @@ export type MetaOp =
   /** Drops a PREPARING version and hands its fragments to GC. */
   | { readonly type: 'abort_version'; readonly versionId: string }
   | { readonly type: 'delete_object'; readonly bucket: string; readonly key: string; readonly conditions?: WriteConditions }
+  | { readonly type: 'create_upload'; readonly upload: UploadRecord }
+  /**
+   * Records an uploaded part. `preparedId` names the PREPARING record of a
+   * striped part (its fragment owner); inline parts have none.
+   */
+  | {
+      readonly type: 'commit_part';
+      readonly bucket: string;
+      readonly key: string;
+      readonly uploadId: string;
+      readonly preparedId?: string;
+      readonly part: PartRecord;
+    }
+  /** Validates the part list and commits the object made of those parts (no data copied). */
+  | {
+      readonly type: 'complete_upload';
+      readonly bucket: string;
+      readonly key: string;
+      readonly uploadId: string;
+      readonly versionId: string;
+      readonly parts: readonly { readonly partNumber: number; readonly etag: string }[];
+      /** Every part but the last must be at least this big (S3: 5 MiB). */
+      readonly partBytesMin: number;
+      readonly conditions?: WriteConditions;
+      /** The object's checksums (composite over the parts), computed by the gateway. */
+      readonly checksums?: Readonly<Record<string, string>>;
+    }
+  | { readonly type: 'abort_upload'; readonly bucket: string; readonly key: string; readonly uploadId: string }
   /** GC deleted these versions' fragments. */
   | { readonly type: 'garbage_collected'; readonly versionIds: readonly string[] };
 
@@ -41,7 +69,13 @@ export type MetaResult =
   | { readonly status: 'no_such_preparing_version' }
   | { readonly status: 'precondition_failed' }
   /** If-Match named a key that does not exist (S3: 404 NoSuchKey, not 412). */
-  | { readonly status: 'no_such_key' };
+  | { readonly status: 'no_such_key' }
+  | { readonly status: 'upload_created'; readonly upload: UploadRecord }
+  | { readonly status: 'part_committed'; readonly part: PartRecord; readonly replaced: boolean }
+  | { readonly status: 'no_such_upload' }
+  | { readonly status: 'invalid_part'; readonly partNumber: number }
+  | { readonly status: 'invalid_part_order' }
+  | { readonly status: 'entity_too_small'; readonly partNumber: number };
 
 /** An op as sequenced by the metadata service: op number and timestamp assigned. */
 export interface SequencedOp {

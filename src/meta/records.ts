@@ -31,6 +31,44 @@ export interface PartRecord {
   readonly drives: readonly number[];
   /** Shards that could not be written (recorded for the healer). */
   readonly missingShards: readonly number[];
+  /**
+   * The id the part's fragments are stored under, when it is not the version's
+   * own id: a multipart part keeps the id of its UploadPart.
+   */
+  readonly fragmentOwnerId?: string;
+  /** Per-part checksums (multipart), by algorithm. */
+  readonly checksums?: Readonly<Record<string, string>>;
+  /** A small multipart part (at most the inline limit) kept in the record; then `drives` is empty. */
+  readonly inline?: Uint8Array;
+}
+
+/** The id a part's fragments are stored under. */
+export function fragmentOwnerOf(versionId: string, part: PartRecord): string {
+  return part.fragmentOwnerId ?? versionId;
+}
+
+/** A multipart upload in progress. */
+export interface UploadRecord {
+  readonly format: number;
+  readonly bucket: string;
+  readonly key: string;
+  readonly uploadId: string;
+  readonly owner: string;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly userMetadata: Readonly<Record<string, string>>;
+  readonly checksumAlgorithm?: string;
+  /** COMPOSITE (checksum of part checksums) or FULL_OBJECT (CRC of the whole, combined from parts). */
+  readonly checksumType?: 'COMPOSITE' | 'FULL_OBJECT';
+  readonly createdMs: number;
+}
+
+/** One uploaded part of a multipart upload (its PartRecord: striped or inline). */
+export interface UploadPartRecord {
+  readonly format: number;
+  readonly uploadId: string;
+  readonly part: PartRecord;
+  readonly createdMs: number;
 }
 
 export interface VersionRecord {
@@ -60,6 +98,7 @@ export interface VersionRecord {
 /** Fragments waiting to be deleted, with when they became garbage. */
 export interface GarbageRecord {
   readonly format: number;
+  /** The version (or upload part) whose fragments these are: the key of the record. */
   readonly versionId: string;
   readonly parts: readonly PartRecord[];
   readonly queuedMs: number;

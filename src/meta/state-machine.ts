@@ -6,9 +6,10 @@
 import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert, unreachable } from '../stdx/assert.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, versionIndexKey } from './keys.js';
+import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey } from './keys.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
-import type { BucketRecord, GarbageRecord, VersionRecord, WriteConditions } from './records.js';
+import { abortUpload, commitPart, completeUpload, createUpload } from './multipart.js';
+import type { BucketRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 import { recordFormatVersion } from './records.js';
 
 export function readBucket(reader: KvReader, bucket: string): BucketRecord | undefined {
@@ -31,7 +32,7 @@ function etagEquals(condition: string, etag: string): boolean {
 }
 
 /** What the conditions say of `current`: ok, or the failure to answer. */
-function checkConditions(
+export function checkConditions(
   current: VersionRecord | undefined,
   conditions: WriteConditions | undefined,
 ): 'ok' | 'precondition_failed' | 'no_such_key' {
@@ -51,6 +52,14 @@ function conditionsHold(current: VersionRecord | undefined, conditions: WriteCon
   return true;
 }
 
+/** Removes the fragment-owner index entries of a version that stops being current. */
+function dropVersionIndex(transaction: KvTransaction, version: VersionRecord): void {
+  transaction.delete(versionIndexKey(version.versionId));
+  for (const part of version.parts) {
+    if (part.fragmentOwnerId !== undefined) transaction.delete(versionIndexKey(part.fragmentOwnerId));
+  }
+}
+
 export class MetaStateMachine {
   apply(transaction: KvTransaction, sequenced: SequencedOp): MetaResult {
     const { op, timestampMs } = sequenced;
@@ -60,7 +69,7 @@ export class MetaStateMachine {
       case 'create_bucket':
         return this.createBucket(transaction, op, timestampMs);
       case 'delete_bucket':
-        return this.deleteBucket(transaction, op.bucket);
+        return this.deleteBucket(transaction, op.bucket, timestampMs);
       case 'put_version':
         return this.putVersion(transaction, op.version, op.conditions, timestampMs);
       case 'prepare_version':
@@ -71,6 +80,14 @@ export class MetaStateMachine {
         return this.abortVersion(transaction, op.versionId, timestampMs);
       case 'delete_object':
         return this.deleteObject(transaction, op.bucket, op.key, op.conditions, timestampMs);
+      case 'create_upload':
+        return createUpload(transaction, op.upload, timestampMs);
+      case 'commit_part':
+        return commitPart(this, transaction, op, timestampMs);
+      case 'complete_upload':
+        return completeUpload(this, transaction, op, timestampMs);
+      case 'abort_upload':
+        return abortUpload(this, transaction, op, timestampMs);
       case 'garbage_collected':
         for (const versionId of op.versionIds) transaction.delete(garbageKey(versionId));
         return { status: 'ok' };
@@ -98,12 +115,15 @@ export class MetaStateMachine {
     return { status: 'bucket_created', bucket };
   }
 
-  private deleteBucket(transaction: KvTransaction, bucket: string): MetaResult {
+  private deleteBucket(transaction: KvTransaction, bucket: string, timestampMs: number): MetaResult {
     if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
     for (const entry of transaction.scan({ ...objectRange(bucket), limit: 1 })) {
       assert(entry.key.length > 0);
       return { status: 'bucket_not_empty' };
     }
+    // Unfinished multipart uploads go with the bucket; their parts become garbage.
+    const uploads = [...transaction.scan(uploadRange(bucket))].map((entry) => decodeRecord(entry.value) as UploadRecord);
+    for (const upload of uploads) abortUpload(this, transaction, { type: 'abort_upload', bucket, key: upload.key, uploadId: upload.uploadId }, timestampMs);
     transaction.delete(bucketKey(bucket));
     return { status: 'ok' };
   }
@@ -168,7 +188,7 @@ export class MetaStateMachine {
   }
 
   /** Makes `version` the current version of its key; the replaced one becomes garbage. */
-  private install(
+  install(
     transaction: KvTransaction,
     version: VersionRecord,
     current: VersionRecord | undefined,
@@ -178,7 +198,7 @@ export class MetaStateMachine {
     transaction.put(versionIndexKey(version.versionId), encodeRecord([version.bucket, version.key]));
     if (current === undefined) return { status: 'version_committed', version };
     assert(current.versionId !== version.versionId, 'a version replaces itself');
-    transaction.delete(versionIndexKey(current.versionId));
+    dropVersionIndex(transaction, current);
     this.queueGarbage(transaction, current, timestampMs);
     return { status: 'version_committed', version, replacedVersionId: current.versionId };
   }
@@ -204,19 +224,21 @@ export class MetaStateMachine {
     if (verdict !== 'ok') return { status: verdict };
     if (current === undefined) return { status: 'object_deleted' };
     transaction.delete(objectKey(bucket, key));
-    transaction.delete(versionIndexKey(current.versionId));
+    dropVersionIndex(transaction, current);
     this.queueGarbage(transaction, current, timestampMs);
     return { status: 'object_deleted', deletedVersionId: current.versionId };
   }
 
-  private queueGarbage(transaction: KvTransaction, version: VersionRecord, timestampMs: number): void {
-    if (version.parts.length === 0) return;
-    const garbage: GarbageRecord = {
-      format: recordFormatVersion,
-      versionId: version.versionId,
-      parts: version.parts,
-      queuedMs: timestampMs,
-    };
-    transaction.put(garbageKey(version.versionId), encodeRecord(garbage));
+  queueGarbage(transaction: KvTransaction, version: VersionRecord, timestampMs: number): void {
+    this.queueGarbageParts(transaction, version.versionId, version.parts, timestampMs);
+  }
+
+  /** Queues the fragments of `parts` (stored under `ownerId` unless a part names its own owner). */
+  queueGarbageParts(transaction: KvTransaction, ownerId: string, parts: readonly PartRecord[], timestampMs: number): void {
+    const striped = parts.filter((part) => part.inline === undefined && part.drives.length > 0);
+    if (striped.length === 0) return;
+    assert(transaction.get(garbageKey(ownerId)) === undefined, `garbage for ${ownerId} queued twice`);
+    const garbage: GarbageRecord = { format: recordFormatVersion, versionId: ownerId, parts: striped, queuedMs: timestampMs };
+    transaction.put(garbageKey(ownerId), encodeRecord(garbage));
   }
 }

@@ -42,6 +42,10 @@ export interface EmbeddedServerOptions {
   readonly inlineBytesMax?: number;
   readonly blockSizeBytes?: number;
   readonly objectBytesMax?: number;
+  /** Smallest multipart part but the last (default 5 MiB, as S3). */
+  readonly partBytesMin?: number;
+  /** Unfinished multipart uploads older than this are aborted by the janitor (default 7 days). */
+  readonly uploadTimeoutMs?: number;
   readonly gcGraceMs?: number;
   readonly preparingTimeoutMs?: number;
   readonly workerIntervalMs?: number;
@@ -105,7 +109,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       },
     },
   );
-  const janitor = new Janitor(env, meta, options.preparingTimeoutMs ?? 60 * 60 * 1000);
+  const janitor = new Janitor(env, meta, options.preparingTimeoutMs ?? 60 * 60 * 1000, options.uploadTimeoutMs ?? 7 * 24 * 60 * 60 * 1000);
 
   // Crash recovery: nothing was in flight before this process started.
   await janitor.runPass({ all: true });
@@ -120,7 +124,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     ...(options.extraUsers ?? []).map((user) => makeUser(user.accessKeyId, user.secretAccessKey, user.displayName ?? user.accessKeyId)),
   ]);
   const api = new S3Api(
-    { env, meta, gateway, users, region, objectBytesMax: options.objectBytesMax ?? 5 * 1024 * 1024 * 1024 },
+    { env, meta, gateway, users, region, objectBytesMax: options.objectBytesMax ?? 5 * 1024 * 1024 * 1024, partBytesMin: options.partBytesMin ?? 5 * 1024 * 1024 },
     { virtualHostSuffixes: options.virtualHostSuffixes ?? ['localhost'] },
   );
   const http = new HttpServer({ host: options.host, port: options.port, handle: (request) => api.handle(request), logger });
@@ -133,6 +137,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       if (stopped) return;
       void janitor
         .runPass()
+        .then(() => janitor.abortStaleUploads())
         .then(() => gc.runPass())
         .catch((error: unknown) => {
           logger.log('warn', 'background pass failed', { error: String(error) });

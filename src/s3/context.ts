@@ -19,6 +19,8 @@ export interface S3Services {
   readonly region: string;
   /** Largest single PUT body. */
   readonly objectBytesMax: number;
+  /** Smallest multipart part but the last (S3: 5 MiB). */
+  readonly partBytesMin: number;
 }
 
 export interface RequestContext {

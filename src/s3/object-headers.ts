@@ -79,7 +79,9 @@ export function objectResponseHeaders(
   if (!isRange && requestHeaders['x-amz-checksum-mode']?.toUpperCase() === 'ENABLED') {
     for (const [algorithmName, value] of Object.entries(version.checksums)) {
       const algorithm = parseChecksumAlgorithm(algorithmName);
-      if (algorithm !== undefined) headers[checksumHeaderName(algorithm)] = value;
+      if (algorithm === undefined) continue;
+      headers[checksumHeaderName(algorithm)] = value;
+      headers['x-amz-checksum-type'] = /-\d+$/.test(value) ? 'COMPOSITE' : 'FULL_OBJECT';
     }
   }
   return headers;

@@ -36,7 +36,11 @@ function headerChecksum(context: RequestContext): { algorithm: ChecksumAlgorithm
   return undefined;
 }
 
-export function prepareBody(context: RequestContext, sizeBytesMax: number): PreparedBody {
+/**
+ * `checksumHeaders: false` when x-amz-checksum-* describes something other
+ * than this body (CompleteMultipartUpload: the object's composite checksum).
+ */
+export function prepareBody(context: RequestContext, sizeBytesMax: number, options: { checksumHeaders?: boolean } = {}): PreparedBody {
   const chunkedOptions = awsChunkedOptionsFor(context.auth, context.request.headers);
   const decoding: AwsChunkedDecoding | undefined =
     chunkedOptions === undefined ? undefined : decodeAwsChunked(context.request.body, chunkedOptions);
@@ -44,7 +48,7 @@ export function prepareBody(context: RequestContext, sizeBytesMax: number): Prep
   if (lengthBytes !== undefined && lengthBytes > sizeBytesMax) throw new S3Error('EntityTooLarge', undefined, { MaxSizeAllowed: String(sizeBytesMax) });
   const payload = context.auth.payload;
   const hashVerifier = payload.kind === 'sha256' ? createPayloadHashVerifier(payload.hex) : undefined;
-  const checksum = headerChecksum(context);
+  const checksum = options.checksumHeaders === false ? undefined : headerChecksum(context);
   const checksums: Record<string, string> = {};
   const source = decoding?.data ?? context.request.body;
 
@@ -74,8 +78,8 @@ export function prepareBody(context: RequestContext, sizeBytesMax: number): Prep
 }
 
 /** Reads a small body whole (XML documents), refusing more than `sizeBytesMax`. */
-export async function readBodyBytes(context: RequestContext, sizeBytesMax: number): Promise<Buffer> {
-  const body = prepareBody(context, sizeBytesMax);
+export async function readBodyBytes(context: RequestContext, sizeBytesMax: number, options: { checksumHeaders?: boolean } = {}): Promise<Buffer> {
+  const body = prepareBody(context, sizeBytesMax, options);
   const chunks: Uint8Array[] = [];
   for await (const chunk of body.data) chunks.push(chunk);
   return Buffer.concat(chunks);

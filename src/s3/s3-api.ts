@@ -14,8 +14,17 @@ import { httpDate } from './http-dates.js';
 import type { S3Request, S3Response } from './http.js';
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './handlers/buckets.js';
 import { copyObject } from './handlers/copy-object.js';
+import { getObjectAttributes } from './handlers/object-attributes.js';
 import { deleteObjects } from './handlers/delete-objects.js';
 import { listObjectsV1, listObjectsV2 } from './handlers/list-objects.js';
+import {
+  abortMultipartUpload,
+  completeMultipartUpload,
+  createMultipartUpload,
+  listMultipartUploads,
+  listParts,
+  uploadPart,
+} from './handlers/multipart.js';
 import { deleteObject, getObject, headObject, putObject } from './handlers/objects.js';
 import { parseRequestTarget } from './request-target.js';
 import type { RequestTarget } from './request-target.js';
@@ -32,9 +41,9 @@ type Handler = (context: RequestContext) => Promise<S3Response>;
 const unsupportedBucketSubresources = [
   'acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption',
   'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics',
-  'inventory', 'intelligent-tiering', 'uploads', 'versions', 'policyStatus',
+  'inventory', 'intelligent-tiering', 'versions', 'policyStatus',
 ] as const;
-const unsupportedObjectSubresources = ['acl', 'tagging', 'uploads', 'uploadId', 'retention', 'legal-hold', 'restore', 'torrent', 'attributes', 'select'] as const;
+const unsupportedObjectSubresources = ['acl', 'tagging', 'retention', 'legal-hold', 'restore', 'torrent', 'select'] as const;
 
 function unsupported(query: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
   return names.find((name) => query.has(name));
@@ -55,6 +64,7 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
     const subresource = unsupported(query, unsupportedBucketSubresources);
     if (method === 'GET' && query.has('location')) return getBucketLocation;
     if (method === 'GET' && query.has('versioning')) return getBucketVersioning;
+    if (method === 'GET' && query.has('uploads')) return listMultipartUploads;
     if (subresource !== undefined || query.has('versioning')) return notImplemented(`Bucket subresource "${subresource ?? 'versioning'}"`);
     switch (method) {
       case 'PUT':
@@ -69,8 +79,11 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
         throw new S3Error('MethodNotAllowed');
     }
   }
-  const subresource = unsupported(query, unsupportedObjectSubresources) ?? (query.has('partNumber') ? 'partNumber' : undefined);
+  const subresource = unsupported(query, unsupportedObjectSubresources);
   if (subresource !== undefined) return notImplemented(`Object subresource "${subresource}"`);
+  if (method === 'GET' && query.has('attributes')) return getObjectAttributes;
+  const multipart = routeMultipart(method, query);
+  if (multipart !== undefined) return multipart;
   const versionId = query.get('versionId');
   if (versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
   switch (method) {
@@ -82,6 +95,23 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
       return headObject;
     case 'DELETE':
       return deleteObject;
+    default:
+      throw new S3Error('MethodNotAllowed');
+  }
+}
+
+function routeMultipart(method: string, query: ReadonlyMap<string, string>): Handler | undefined {
+  if (method === 'POST' && query.has('uploads')) return createMultipartUpload;
+  if (!query.has('uploadId')) return undefined;
+  switch (method) {
+    case 'PUT':
+      return uploadPart;
+    case 'POST':
+      return completeMultipartUpload;
+    case 'DELETE':
+      return abortMultipartUpload;
+    case 'GET':
+      return listParts;
     default:
       throw new S3Error('MethodNotAllowed');
   }

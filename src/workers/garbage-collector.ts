@@ -6,6 +6,7 @@
 import type { Env } from '../io/env.js';
 import type { BlobClient, MetaClient } from '../gateway/clients.js';
 import { fragmentId } from '../gateway/ids.js';
+import { fragmentOwnerOf } from '../meta/records.js';
 import type { GarbageRecord } from '../meta/records.js';
 
 export interface GarbageCollectorOptions {
@@ -73,7 +74,7 @@ export class GarbageCollector {
 
   private async deleteFragments(record: GarbageRecord): Promise<number> {
     const deletions = record.parts.flatMap((part) =>
-      part.drives.map((driveId, shard) => this.blob.delete(driveId, fragmentId(record.versionId, part.partNumber, shard))),
+      part.drives.map((driveId, shard) => this.blob.delete(driveId, fragmentId(fragmentOwnerOf(record.versionId, part), part.partNumber, shard))),
     );
     const results = await Promise.all(deletions);
     return results.filter(Boolean).length;

@@ -12,6 +12,7 @@ import type { S3Response } from '../http.js';
 import { metadataFromHeaders } from '../object-headers.js';
 import { checkKey } from '../request-target.js';
 import { xmlResponse } from '../response.js';
+import type { VersionRecord } from '../../meta/records.js';
 import { checkPutOutcome, versionHeaders, writeConditions } from './objects.js';
 
 export const copySourceBytesMax = 5 * 1024 * 1024 * 1024;
@@ -38,11 +39,9 @@ function parseCopySource(value: string): { bucket: string; key: string } {
   return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
 }
 
-export async function copyObject(context: RequestContext): Promise<S3Response> {
-  const destination = await requireBucket(context);
-  const key = objectKeyOf(context);
-  checkKey(key);
-  const source = parseCopySource(header(context, 'x-amz-copy-source')!);
+/** Resolves x-amz-copy-source to the source version, checking access and x-amz-copy-source-if-*. */
+export async function loadCopySource(context: RequestContext, copySource: string): Promise<VersionRecord> {
+  const source = parseCopySource(copySource);
   const sourceBucket = await requireBucket(context, source.bucket);
   const version = await context.services.meta.getObject(sourceBucket.name, source.key);
   if (version === undefined) throw new S3Error('NoSuchKey', undefined, { Key: source.key });
@@ -59,9 +58,19 @@ export async function copyObject(context: RequestContext): Promise<S3Response> {
   if (version.sizeBytes > copySourceBytesMax) {
     throw new S3Error('InvalidRequest', 'The specified copy source is larger than the maximum allowable size for a copy source: 5368709120');
   }
+  return version;
+}
+
+export async function copyObject(context: RequestContext): Promise<S3Response> {
+  const destination = await requireBucket(context);
+  const key = objectKeyOf(context);
+  checkKey(key);
+  const copySource = header(context, 'x-amz-copy-source')!;
+  const version = await loadCopySource(context, copySource);
+  const source = parseCopySource(copySource);
   const directive = (header(context, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
-  if (directive === 'COPY' && sourceBucket.name === destination.name && source.key === key) {
+  if (directive === 'COPY' && source.bucket === destination.name && source.key === key) {
     throw new S3Error(
       'InvalidRequest',
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",

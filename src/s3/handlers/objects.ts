@@ -12,11 +12,12 @@ import { S3Error } from '../errors.js';
 import type { S3Response } from '../http.js';
 import { metadataFromHeaders, objectResponseHeaders } from '../object-headers.js';
 import { parseRange } from '../range.js';
+import type { ByteRange } from '../range.js';
 import { checkKey } from '../request-target.js';
 import { prepareBody } from '../request-body.js';
 import { emptyResponse } from '../response.js';
 
-function contentMd5(context: RequestContext): Uint8Array | undefined {
+export function contentMd5(context: RequestContext): Uint8Array | undefined {
   const value = header(context, 'content-md5');
   if (value === undefined) return undefined;
   const bytes = Buffer.from(value, 'base64');
@@ -49,7 +50,7 @@ export function checkPutOutcome(outcome: PutObjectOutcome, bucket: string): Vers
   }
 }
 
-export function versionHeaders(version: VersionRecord): Record<string, string> {
+export function versionHeaders(version: Pick<VersionRecord, 'etag' | 'checksums'>): Record<string, string> {
   const headers: Record<string, string> = { etag: version.etag };
   for (const [name, value] of Object.entries(version.checksums)) {
     const algorithm = parseChecksumAlgorithm(name);
@@ -99,22 +100,42 @@ async function loadForRead(context: RequestContext): Promise<VersionRecord> {
   return version;
 }
 
+/** GET/HEAD `partNumber`: the byte range of one part (a non-multipart object has only part 1). */
+function requestedRange(context: RequestContext, version: VersionRecord): { range: ByteRange | undefined; headers: Record<string, string> } {
+  const partText = context.target.query.get('partNumber');
+  if (partText === undefined) return { range: parseRange(header(context, 'range'), version.sizeBytes), headers: {} };
+  const partNumber = Number(partText);
+  if (!/^\d{1,5}$/.test(partText) || partNumber < 1) throw new S3Error('InvalidArgument', 'Part number must be a positive integer', { ArgumentName: 'partNumber' });
+  const isMultipart = version.etag.includes('-');
+  const count = isMultipart ? version.parts.length : 1;
+  if (partNumber > count) throw new S3Error('InvalidPart', 'The requested partnumber is not satisfiable', { PartNumberRequested: partText, ActualPartCount: String(count) });
+  const headers = isMultipart ? { 'x-amz-mp-parts-count': String(count) } : {};
+  if (!isMultipart || version.sizeBytes === 0) return { range: undefined, headers };
+  let first = 0;
+  for (const part of version.parts.slice(0, partNumber - 1)) first += part.sizeBytes;
+  const size = version.parts[partNumber - 1]!.sizeBytes;
+  return { range: size === 0 ? undefined : { first, last: first + size - 1 }, headers };
+}
+
+function rangeHeaders(version: VersionRecord, range: ByteRange | undefined): { status: number; headers: Record<string, string> } {
+  if (range === undefined) return { status: 200, headers: { 'content-length': String(version.sizeBytes) } };
+  return {
+    status: 206,
+    headers: { 'content-length': String(range.last - range.first + 1), 'content-range': `bytes ${range.first}-${range.last}/${version.sizeBytes}` },
+  };
+}
+
 export async function headObject(context: RequestContext): Promise<S3Response> {
   const version = await loadForRead(context);
-  const range = parseRange(header(context, 'range'), version.sizeBytes);
+  const { range, headers: partHeaders } = requestedRange(context, version);
   const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined);
-  if (range !== undefined) {
-    return {
-      status: 206,
-      headers: { ...headers, 'content-length': String(range.last - range.first + 1), 'content-range': `bytes ${range.first}-${range.last}/${version.sizeBytes}` },
-    };
-  }
-  return { status: 200, headers: { ...headers, 'content-length': String(version.sizeBytes) } };
+  const answer = rangeHeaders(version, range);
+  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers } };
 }
 
 export async function getObject(context: RequestContext): Promise<S3Response> {
   const version = await loadForRead(context);
-  const range = parseRange(header(context, 'range'), version.sizeBytes);
+  const { range, headers: partHeaders } = requestedRange(context, version);
   const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined);
   const stream = context.services.gateway.readObject(version, range);
   // Read the first piece before answering, so a failure to read becomes an
@@ -125,14 +146,8 @@ export async function getObject(context: RequestContext): Promise<S3Response> {
     yield first.value;
     yield* stream;
   }
-  if (range !== undefined) {
-    return {
-      status: 206,
-      headers: { ...headers, 'content-length': String(range.last - range.first + 1), 'content-range': `bytes ${range.first}-${range.last}/${version.sizeBytes}` },
-      body: body(),
-    };
-  }
-  return { status: 200, headers: { ...headers, 'content-length': String(version.sizeBytes) }, body: body() };
+  const answer = rangeHeaders(version, range);
+  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers }, body: body() };
 }
 
 export async function deleteObject(context: RequestContext): Promise<S3Response> {
