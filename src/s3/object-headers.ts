@@ -56,6 +56,12 @@ const responseOverrides: Record<string, string> = {
   'response-content-encoding': 'content-encoding',
 };
 
+function checksumTypeOf(version: VersionRecord): 'COMPOSITE' | 'FULL_OBJECT' | undefined {
+  const values = Object.values(version.checksums);
+  if (values.length === 0) return undefined;
+  return values.some((value) => /-\d+$/.test(value)) ? 'COMPOSITE' : 'FULL_OBJECT';
+}
+
 /** Headers describing `version` on GET and HEAD. */
 export function objectResponseHeaders(
   version: VersionRecord,
@@ -75,7 +81,10 @@ export function objectResponseHeaders(
     const value = query.get(parameter);
     if (value !== undefined) headers[name] = value;
   }
-  // A whole-object checksum describes the whole body only: never on a range.
+  // The checksum type is reported for part reads; a whole-object checksum
+  // value describes the whole body only, never a range.
+  const type = checksumTypeOf(version);
+  if (type !== undefined && query.has('partNumber')) headers['x-amz-checksum-type'] = type;
   if (!isRange && requestHeaders['x-amz-checksum-mode']?.toUpperCase() === 'ENABLED') {
     for (const [algorithmName, value] of Object.entries(version.checksums)) {
       const algorithm = parseChecksumAlgorithm(algorithmName);

@@ -50,7 +50,8 @@ function objectParts(context: RequestContext, parts: readonly PartRecord[]): Xml
   const after = parts.filter((part) => part.partNumber > marker);
   const page = after.slice(0, maxParts);
   return {
-    TotalPartsCount: parts.length,
+    // The API calls it TotalPartsCount; on the wire the element is PartsCount.
+    PartsCount: parts.length,
     PartNumberMarker: marker,
     NextPartNumberMarker: page.at(-1)?.partNumber ?? marker,
     MaxParts: maxParts,

@@ -109,8 +109,13 @@ function requestedRange(context: RequestContext, version: VersionRecord): { rang
   const isMultipart = version.etag.includes('-');
   const count = isMultipart ? version.parts.length : 1;
   if (partNumber > count) throw new S3Error('InvalidPart', 'The requested partnumber is not satisfiable', { PartNumberRequested: partText, ActualPartCount: String(count) });
-  const headers = isMultipart ? { 'x-amz-mp-parts-count': String(count) } : {};
+  const headers: Record<string, string> = isMultipart ? { 'x-amz-mp-parts-count': String(count) } : {};
   if (!isMultipart || version.sizeBytes === 0) return { range: undefined, headers };
+  // A part read carries the part's own checksum: it describes exactly these bytes.
+  for (const [name, value] of Object.entries(version.parts[partNumber - 1]!.checksums ?? {})) {
+    const algorithm = parseChecksumAlgorithm(name);
+    if (algorithm !== undefined) headers[checksumHeaderName(algorithm)] = value;
+  }
   let first = 0;
   for (const part of version.parts.slice(0, partNumber - 1)) first += part.sizeBytes;
   const size = version.parts[partNumber - 1]!.sizeBytes;
