@@ -102,6 +102,8 @@ export interface GatewayHooks {
   /** New garbage was queued (an overwrite, delete or failed write). */
   onGarbage(): void;
   onShardFailure(failure: ShardFailure): void;
+  /** The last read of a version ended (GC may have skipped it meanwhile). */
+  onReadEnded(versionId: string): void;
 }
 
 export class Gateway {
@@ -375,8 +377,12 @@ export class Gateway {
       }
     } finally {
       const count = (this.activeReads.get(version.versionId) ?? 1) - 1;
-      if (count === 0) this.activeReads.delete(version.versionId);
-      else this.activeReads.set(version.versionId, count);
+      if (count === 0) {
+        this.activeReads.delete(version.versionId);
+        this.hooks.onReadEnded(version.versionId);
+      } else {
+        this.activeReads.set(version.versionId, count);
+      }
     }
   }
 }

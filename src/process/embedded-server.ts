@@ -104,6 +104,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       onGarbage: () => {
         gc.kick();
       },
+      onReadEnded: (versionId) => {
+        gc.readEnded(versionId);
+      },
       onShardFailure: (failure) => {
         logger.log('warn', 'shard read failed (reported for healing)', { ...failure, error: String(failure.error) });
       },

@@ -25,6 +25,8 @@ export interface GcPassReport {
 export class GarbageCollector {
   private running: Promise<GcPassReport> | undefined;
   private again = false;
+  /** Versions the last pass skipped because a gateway was reading them. */
+  private readonly deferred = new Set<string>();
 
   constructor(
     private readonly env: Env,
@@ -42,6 +44,11 @@ export class GarbageCollector {
     void this.runPass().catch((error: unknown) => {
       this.env.logger.log('warn', 'gc pass failed', { error: String(error) });
     });
+  }
+
+  /** A gateway finished reading `versionId`: collect it now if a pass had to skip it. */
+  readEnded(versionId: string): void {
+    if (this.deferred.has(versionId)) this.kick();
   }
 
   async runPass(): Promise<GcPassReport> {
@@ -62,6 +69,10 @@ export class GarbageCollector {
     const now = this.env.clock.nowMs();
     const garbage = await this.meta.listGarbage(this.options.batchMax);
     const ready = garbage.filter((record) => record.queuedMs + this.options.graceMs <= now && !this.options.isBeingRead(record.versionId));
+    this.deferred.clear();
+    for (const record of garbage) {
+      if (this.options.isBeingRead(record.versionId)) this.deferred.add(record.versionId);
+    }
     let fragmentsDeleted = 0;
     for (const record of ready) fragmentsDeleted += await this.deleteFragments(record);
     if (ready.length > 0) {
