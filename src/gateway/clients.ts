@@ -11,12 +11,21 @@ export interface MetaClient {
   getBucket(bucket: string): Promise<BucketRecord | undefined>;
   listBuckets(): Promise<BucketRecord[]>;
   getObject(bucket: string, key: string): Promise<VersionRecord | undefined>;
+  /** A version by its S3 id ("null" included); in an unversioned bucket only "null" exists. */
+  getVersion(bucket: string, key: string, s3VersionId: string): Promise<VersionRecord | undefined>;
+  /** The newest version of a key in a versioned bucket (possibly a delete marker). */
+  getLatestVersion(bucket: string, key: string): Promise<VersionRecord | undefined>;
+  /** Versions of a versioned bucket by key then newest first, from `startKey` (inclusive) or past `afterPrefix`. */
+  listVersions(bucket: string, options: { prefix: string; startKey?: string; afterPrefix?: string; limit: number }): Promise<VersionRecord[]>;
   listObjects(query: ListObjectsQuery): Promise<ListObjectsResult>;
   listPreparing(): Promise<VersionRecord[]>;
   listGarbage(limit: number): Promise<GarbageRecord[]>;
   getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined>;
   /** Uploads of `bucket` under `prefix`, after (key, uploadId) when given, in key then id order. */
-  listUploads(bucket: string, options: { prefix: string; after?: { key: string; uploadId?: string }; limit: number }): Promise<UploadRecord[]>;
+  listUploads(
+    bucket: string,
+    options: { prefix: string; after?: { key: string; uploadId?: string }; afterPrefix?: string; limit: number },
+  ): Promise<UploadRecord[]>;
   listParts(uploadId: string): Promise<UploadPartRecord[]>;
   /** Whether any metadata still references fragments of `versionId`. */
   isVersionReferenced(versionId: string): Promise<boolean>;

@@ -1,7 +1,8 @@
 // MetaClient bound to an in-process MetaService: the embedded node's binding.
 // The network client of the cluster issue implements the same interface.
 
-import { garbageKey, preparingKey, uploadKey, uploadRange, versionIndexKey } from '../meta/keys.js';
+import { garbageKey, preparingKey, uploadKey, uploadRange, versionIndexKey, versionRange } from '../meta/keys.js';
+import { findVersion, keyVersions } from '../meta/versioning.js';
 import { listObjects } from '../meta/list-objects.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
 import type { MetaService } from '../meta/meta-service.js';
@@ -42,13 +43,42 @@ export class LocalMetaClient implements MetaClient {
     return Promise.resolve(this.service.listGarbage(limit));
   }
 
+  getVersion(bucket: string, key: string, s3Id: string): Promise<VersionRecord | undefined> {
+    const reader = this.service.reader;
+    const record = this.service.getBucket(bucket);
+    if (record === undefined) return Promise.resolve(undefined);
+    if (record.versioning === undefined) return Promise.resolve(s3Id === 'null' ? this.service.getObject(bucket, key) : undefined);
+    return Promise.resolve(findVersion(reader, bucket, key, s3Id));
+  }
+
+  getLatestVersion(bucket: string, key: string): Promise<VersionRecord | undefined> {
+    return Promise.resolve(keyVersions(this.service.reader, bucket, key)[0]);
+  }
+
+  listVersions(bucket: string, options: { prefix: string; startKey?: string; afterPrefix?: string; limit: number }): Promise<VersionRecord[]> {
+    const range = versionRange(bucket, options.prefix);
+    let start = range.start;
+    const from = options.afterPrefix !== undefined ? versionRange(bucket, options.afterPrefix).end : options.startKey !== undefined ? versionRange(bucket, options.startKey).start : undefined;
+    if (from !== undefined && Buffer.compare(from, start) > 0) start = from;
+    if (Buffer.compare(start, range.end) >= 0) return Promise.resolve([]);
+    return Promise.resolve([...this.service.reader.scan({ start, end: range.end, limit: options.limit })].map((entry) => decodeRecord(entry.value) as VersionRecord));
+  }
+
   getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined> {
     return Promise.resolve(readUpload(this.service.reader, bucket, key, uploadId));
   }
 
-  listUploads(bucket: string, options: { prefix: string; after?: { key: string; uploadId?: string }; limit: number }): Promise<UploadRecord[]> {
+  listUploads(
+    bucket: string,
+    options: { prefix: string; after?: { key: string; uploadId?: string }; afterPrefix?: string; limit: number },
+  ): Promise<UploadRecord[]> {
     const range = uploadRange(bucket, options.prefix);
     let start = range.start;
+    if (options.afterPrefix !== undefined) {
+      // Past every upload whose key starts with afterPrefix (a common prefix already listed).
+      const past = uploadRange(bucket, options.afterPrefix).end;
+      if (Buffer.compare(past, start) > 0) start = past;
+    }
     if (options.after !== undefined) {
       // Past every upload of the marker key, or past one upload id of it.
       const marker =

@@ -104,3 +104,36 @@ export function uploadPartRange(uploadId: string): { start: Uint8Array; end: Uin
   const start = join(uploadPartPrefix, utf8(uploadId), utf8('/'));
   return { start, end: prefixEnd(start)! };
 }
+
+//   v/<len u8><bucket><key>\0<inverted sequence u64 BE>   VersionRecord (versioned buckets: every version, newest first)
+
+const versionPrefix = utf8('v/');
+
+function versionBucketPrefix(bucket: string): Uint8Array {
+  const name = utf8(bucket);
+  assert(name.length > 0 && name.length < 256, `bucket name length ${name.length}`);
+  return join(versionPrefix, Uint8Array.of(name.length), name);
+}
+
+const sequenceMax = 2 ** 53 - 1;
+
+export function versionKey(bucket: string, key: string, sequence: number): Uint8Array {
+  assert(Number.isSafeInteger(sequence) && sequence > 0, `sequence ${sequence}`);
+  const inverted = Buffer.alloc(8);
+  inverted.writeBigUInt64BE(BigInt(sequenceMax - sequence));
+  return join(versionBucketPrefix(bucket), utf8(key), Uint8Array.of(0), inverted);
+}
+
+/** Every version of exactly `key`, newest first. */
+export function keyVersionRange(bucket: string, key: string): { start: Uint8Array; end: Uint8Array } {
+  const start = join(versionBucketPrefix(bucket), utf8(key), Uint8Array.of(0));
+  return { start, end: prefixEnd(start)! };
+}
+
+/** Every version of every key of `bucket` starting with `prefix`, by key then newest first. */
+export function versionRange(bucket: string, prefix = ''): { start: Uint8Array; end: Uint8Array } {
+  const start = join(versionBucketPrefix(bucket), utf8(prefix));
+  const end = prefixEnd(start);
+  assert(end !== undefined, 'version range has an end');
+  return { start, end };
+}

@@ -111,7 +111,7 @@ export function multipartEtag(parts: readonly PartRecord[]): string {
  */
 function alreadyCompleted(reader: KvReader, op: Extract<MetaOp, { type: 'complete_upload' }>): MetaResult | undefined {
   const current = readObject(reader, op.bucket, op.key);
-  if (current === undefined || current.parts.length === 0) return undefined;
+  if (current?.uploadId !== op.uploadId) return undefined;
   const listed = new Map(op.parts.map((part) => [part.partNumber, unquote(part.etag)]));
   const same =
     listed.size === current.parts.length &&
@@ -152,6 +152,7 @@ export function completeUpload(
     headers: upload.headers,
     userMetadata: upload.userMetadata,
     checksums: op.checksums ?? {},
+    uploadId: op.uploadId,
     owner: upload.owner,
     createdMs: timestampMs,
     parts: chosen.parts,

@@ -24,7 +24,19 @@ export type MetaOp =
     }
   /** Drops a PREPARING version and hands its fragments to GC. */
   | { readonly type: 'abort_version'; readonly versionId: string }
-  | { readonly type: 'delete_object'; readonly bucket: string; readonly key: string; readonly conditions?: WriteConditions }
+  /**
+   * Deletes a key (a delete marker in a versioned bucket, with the id minted by
+   * the gateway) or, with `s3VersionId`, exactly one version.
+   */
+  | {
+      readonly type: 'delete_object';
+      readonly bucket: string;
+      readonly key: string;
+      readonly conditions?: WriteConditions;
+      readonly markerVersionId?: string;
+      readonly s3VersionId?: string;
+    }
+  | { readonly type: 'set_versioning'; readonly bucket: string; readonly status: 'Enabled' | 'Suspended' }
   | { readonly type: 'create_upload'; readonly upload: UploadRecord }
   /**
    * Records an uploaded part. `preparedId` names the PREPARING record of a
@@ -62,7 +74,14 @@ export type MetaResult =
   | { readonly status: 'ok' }
   | { readonly status: 'bucket_created'; readonly bucket: BucketRecord }
   | { readonly status: 'version_committed'; readonly version: VersionRecord; readonly replacedVersionId?: string }
-  | { readonly status: 'object_deleted'; readonly deletedVersionId?: string }
+  | {
+      readonly status: 'object_deleted';
+      /** Internal id of the version whose fragments became garbage, if any. */
+      readonly deletedVersionId?: string;
+      /** The S3 version id deleted or created (a delete marker), in versioned buckets. */
+      readonly s3VersionId?: string;
+      readonly deleteMarker?: boolean;
+    }
   | { readonly status: 'bucket_exists'; readonly owner: string }
   | { readonly status: 'no_such_bucket' }
   | { readonly status: 'bucket_not_empty' }

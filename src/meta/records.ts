@@ -11,6 +11,8 @@ export interface BucketRecord {
   readonly owner: string;
   readonly region: string;
   readonly createdMs: number;
+  /** Absent means never versioned; once Enabled it can only be Suspended, as S3. */
+  readonly versioning?: 'Enabled' | 'Suspended';
 }
 
 export type VersionState = 'PREPARING' | 'COMMITTED' | 'DELETE_MARKER';
@@ -93,6 +95,20 @@ export interface VersionRecord {
   /** Whole body for small objects, replicated with the metadata. */
   readonly inline?: Uint8Array;
   readonly parts: readonly PartRecord[];
+  /**
+   * In a versioned bucket: the op number that created the version, which
+   * orders a key's versions newest first. Absent for unversioned buckets.
+   */
+  readonly sequence?: number;
+  /** The S3 "null" version (written while versioning was off or suspended). */
+  readonly isNullVersion?: boolean;
+  /** The multipart upload this version completed (a retried Complete must name it). */
+  readonly uploadId?: string;
+}
+
+/** The version id S3 clients see. */
+export function s3VersionId(version: VersionRecord): string {
+  return version.isNullVersion === true || version.sequence === undefined ? 'null' : version.versionId;
 }
 
 /** Fragments waiting to be deleted, with when they became garbage. */

@@ -6,7 +6,8 @@
 import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert, unreachable } from '../stdx/assert.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey } from './keys.js';
+import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey, versionRange } from './keys.js';
+import { deleteOneVersion, deleteWithMarker, installVersioned, isVersioned, setVersioning } from './versioning.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
 import { abortUpload, commitPart, completeUpload, createUpload } from './multipart.js';
 import type { BucketRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
@@ -52,17 +53,13 @@ function conditionsHold(current: VersionRecord | undefined, conditions: WriteCon
   return true;
 }
 
-/** Removes the fragment-owner index entries of a version that stops being current. */
-function dropVersionIndex(transaction: KvTransaction, version: VersionRecord): void {
-  transaction.delete(versionIndexKey(version.versionId));
-  for (const part of version.parts) {
-    if (part.fragmentOwnerId !== undefined) transaction.delete(versionIndexKey(part.fragmentOwnerId));
-  }
-}
-
 export class MetaStateMachine {
+  /** The op being applied: its number orders versions in versioned buckets. */
+  private opNumber = 0;
+
   apply(transaction: KvTransaction, sequenced: SequencedOp): MetaResult {
     const { op, timestampMs } = sequenced;
+    this.opNumber = sequenced.opNumber;
     assert(Number.isSafeInteger(sequenced.opNumber) && sequenced.opNumber > 0, 'op number');
     assert(Number.isFinite(timestampMs) && timestampMs > 0, 'op timestamp');
     switch (op.type) {
@@ -79,7 +76,12 @@ export class MetaStateMachine {
       case 'abort_version':
         return this.abortVersion(transaction, op.versionId, timestampMs);
       case 'delete_object':
-        return this.deleteObject(transaction, op.bucket, op.key, op.conditions, timestampMs);
+        return this.deleteObject(transaction, op, timestampMs);
+      case 'set_versioning': {
+        const bucket = readBucket(transaction, op.bucket);
+        if (bucket === undefined) return { status: 'no_such_bucket' };
+        return setVersioning(transaction, bucket, op.status, this.opNumber);
+      }
       case 'create_upload':
         return createUpload(transaction, op.upload, timestampMs);
       case 'commit_part':
@@ -117,9 +119,11 @@ export class MetaStateMachine {
 
   private deleteBucket(transaction: KvTransaction, bucket: string, timestampMs: number): MetaResult {
     if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
-    for (const entry of transaction.scan({ ...objectRange(bucket), limit: 1 })) {
-      assert(entry.key.length > 0);
-      return { status: 'bucket_not_empty' };
+    for (const range of [objectRange(bucket), versionRange(bucket)]) {
+      for (const entry of transaction.scan({ ...range, limit: 1 })) {
+        assert(entry.key.length > 0);
+        return { status: 'bucket_not_empty' };
+      }
     }
     // Unfinished multipart uploads go with the bucket; their parts become garbage.
     const uploads = [...transaction.scan(uploadRange(bucket))].map((entry) => decodeRecord(entry.value) as UploadRecord);
@@ -187,18 +191,32 @@ export class MetaStateMachine {
     return this.install(transaction, version, current, timestampMs);
   }
 
-  /** Makes `version` the current version of its key; the replaced one becomes garbage. */
+  /** Removes the fragment-owner index entries of a version that stops being referenced. */
+  dropVersionIndex(transaction: KvTransaction, version: VersionRecord): void {
+    transaction.delete(versionIndexKey(version.versionId));
+    for (const part of version.parts) {
+      if (part.fragmentOwnerId !== undefined) transaction.delete(versionIndexKey(part.fragmentOwnerId));
+    }
+  }
+
+  /**
+   * Makes `version` the current version of its key. Unversioned: the replaced
+   * one becomes garbage. Versioned: it joins the key's history.
+   */
   install(
     transaction: KvTransaction,
     version: VersionRecord,
     current: VersionRecord | undefined,
     timestampMs: number,
   ): MetaResult {
+    const bucket = readBucket(transaction, version.bucket);
+    assert(bucket !== undefined, `install into missing bucket ${version.bucket}`);
+    if (isVersioned(bucket)) return installVersioned(this, transaction, bucket, version, timestampMs, this.opNumber);
     transaction.put(objectKey(version.bucket, version.key), encodeRecord(version));
     transaction.put(versionIndexKey(version.versionId), encodeRecord([version.bucket, version.key]));
     if (current === undefined) return { status: 'version_committed', version };
     assert(current.versionId !== version.versionId, 'a version replaces itself');
-    dropVersionIndex(transaction, current);
+    this.dropVersionIndex(transaction, current);
     this.queueGarbage(transaction, current, timestampMs);
     return { status: 'version_committed', version, replacedVersionId: current.versionId };
   }
@@ -211,20 +229,23 @@ export class MetaStateMachine {
     return { status: 'ok' };
   }
 
-  private deleteObject(
-    transaction: KvTransaction,
-    bucket: string,
-    key: string,
-    conditions: WriteConditions | undefined,
-    timestampMs: number,
-  ): MetaResult {
-    if (readBucket(transaction, bucket) === undefined) return { status: 'no_such_bucket' };
+  private deleteObject(transaction: KvTransaction, op: Extract<MetaOp, { type: 'delete_object' }>, timestampMs: number): MetaResult {
+    const { key, conditions } = op;
+    const bucketRecord = readBucket(transaction, op.bucket);
+    if (bucketRecord === undefined) return { status: 'no_such_bucket' };
+    const bucket = bucketRecord.name;
     const current = readObject(transaction, bucket, key);
     const verdict = checkConditions(current, conditions);
     if (verdict !== 'ok') return { status: verdict };
+    if (isVersioned(bucketRecord)) {
+      if (op.s3VersionId !== undefined) return deleteOneVersion(this, transaction, bucketRecord, key, op.s3VersionId, timestampMs);
+      assert(op.markerVersionId !== undefined, 'a delete in a versioned bucket brings the marker id');
+      return deleteWithMarker(this, transaction, bucketRecord, key, op.markerVersionId, timestampMs, this.opNumber);
+    }
+    if (op.s3VersionId !== undefined && op.s3VersionId !== 'null') return { status: 'object_deleted', s3VersionId: op.s3VersionId };
     if (current === undefined) return { status: 'object_deleted' };
     transaction.delete(objectKey(bucket, key));
-    dropVersionIndex(transaction, current);
+    this.dropVersionIndex(transaction, current);
     this.queueGarbage(transaction, current, timestampMs);
     return { status: 'object_deleted', deletedVersionId: current.versionId };
   }

@@ -12,7 +12,8 @@ import type { RequestContext, S3Services } from './context.js';
 import { S3Error, isS3Error } from './errors.js';
 import { httpDate } from './http-dates.js';
 import type { S3Request, S3Response } from './http.js';
-import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './handlers/buckets.js';
+import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './handlers/buckets.js';
+import { getBucketVersioning, listObjectVersions, putBucketVersioning } from './handlers/versioning.js';
 import { copyObject } from './handlers/copy-object.js';
 import { getObjectAttributes } from './handlers/object-attributes.js';
 import { deleteObjects } from './handlers/delete-objects.js';
@@ -41,7 +42,7 @@ type Handler = (context: RequestContext) => Promise<S3Response>;
 const unsupportedBucketSubresources = [
   'acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption',
   'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics',
-  'inventory', 'intelligent-tiering', 'versions', 'policyStatus',
+  'inventory', 'intelligent-tiering', 'policyStatus',
 ] as const;
 const unsupportedObjectSubresources = ['acl', 'tagging', 'retention', 'legal-hold', 'restore', 'torrent', 'select'] as const;
 
@@ -64,6 +65,8 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
     const subresource = unsupported(query, unsupportedBucketSubresources);
     if (method === 'GET' && query.has('location')) return getBucketLocation;
     if (method === 'GET' && query.has('versioning')) return getBucketVersioning;
+    if (method === 'PUT' && query.has('versioning')) return putBucketVersioning;
+    if (method === 'GET' && query.has('versions')) return listObjectVersions;
     if (method === 'GET' && query.has('uploads')) return listMultipartUploads;
     if (subresource !== undefined || query.has('versioning')) return notImplemented(`Bucket subresource "${subresource ?? 'versioning'}"`);
     switch (method) {
@@ -84,8 +87,6 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
   if (method === 'GET' && query.has('attributes')) return getObjectAttributes;
   const multipart = routeMultipart(method, query);
   if (multipart !== undefined) return multipart;
-  const versionId = query.get('versionId');
-  if (versionId !== undefined && versionId !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
   switch (method) {
     case 'PUT':
       return headers['x-amz-copy-source'] === undefined ? putObject : copyObject;

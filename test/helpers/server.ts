@@ -1,14 +1,27 @@
 // Integration-test harness: an embedded server in a fresh temp dir, an S3
 // client pointed at it, raw (optionally SigV4-signed) HTTP requests for what
 // the SDK will not send, and disk probes (temp files, fragment counts) that
-// tests use to show a failed write left nothing behind.
+// tests use to show a failed write left nothing behind; the fragment count the
+// S3 view implies (leak checks), and the real CLI spawned for crash tests.
 
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { HttpRequest } from '@smithy/core/protocols';
 import { Hash } from '@smithy/core/serde';
@@ -143,6 +156,60 @@ export async function fragmentFiles(driveDirs: readonly string[]): Promise<strin
 
 export function driveDirsOf(dataDir: string, driveCount = 6): string[] {
   return Array.from({ length: driveCount }, (_, id) => path.join(dataDir, 'drives', `drive-${id}`));
+}
+
+/**
+ * The fragment files the S3 view says must exist: k+m for every striped part
+ * (larger than the inline limit) of every object and of every unfinished
+ * multipart upload, in every bucket. Tests compare it with fragmentFiles() to
+ * show that nothing leaked and nothing was lost.
+ */
+export async function referencedFragmentCount(client: S3Client, shardCount = 6, inlineLimitBytes = inlineBytesMax): Promise<number> {
+  const pagesMax = 1000;
+  const fragmentsOf = (sizeBytes: number | undefined): number => ((sizeBytes ?? 0) > inlineLimitBytes ? shardCount : 0);
+  let count = 0;
+  for (const { Name: bucket } of (await client.send(new ListBucketsCommand({}))).Buckets ?? []) {
+    let token: string | undefined;
+    for (let page = 0; page < pagesMax; page++) {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, ...(token === undefined ? {} : { ContinuationToken: token }) }));
+      for (const { Key: key } of listed.Contents ?? []) {
+        // HEAD partNumber=1 answers PartsCount for a multipart object, the whole size otherwise.
+        const first = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: 1 }));
+        count += fragmentsOf(first.ContentLength);
+        for (let partNumber = 2; partNumber <= (first.PartsCount ?? 1); partNumber++) {
+          count += fragmentsOf((await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: partNumber }))).ContentLength);
+        }
+      }
+      if (listed.IsTruncated !== true) break;
+      token = listed.NextContinuationToken;
+    }
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (let page = 0; page < pagesMax; page++) {
+      const uploads = await client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: bucket,
+          ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+          ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
+        }),
+      );
+      for (const upload of uploads.Uploads ?? []) {
+        let partMarker: string | undefined;
+        for (let partPage = 0; partPage < pagesMax; partPage++) {
+          const parts = await client.send(
+            new ListPartsCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId, ...(partMarker === undefined ? {} : { PartNumberMarker: partMarker }) }),
+          );
+          for (const part of parts.Parts ?? []) count += fragmentsOf(part.Size);
+          if (parts.IsTruncated !== true) break;
+          partMarker = parts.NextPartNumberMarker;
+        }
+      }
+      if (uploads.IsTruncated !== true) break;
+      keyMarker = uploads.NextKeyMarker;
+      uploadIdMarker = uploads.NextUploadIdMarker;
+    }
+  }
+  return count;
 }
 
 /** Runs GC until the garbage queue is empty (grace is 0 in tests). */
@@ -317,4 +384,74 @@ export async function temporaryFilesAfterCleanup(driveDirs: readonly string[], t
     if (files.length === 0 || Date.now() > deadline) return files;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+// ---- the real CLI -----------------------------------------------------------
+
+/** A port free right now on 127.0.0.1 (for a server that must restart on the same port). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => {
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  return port;
+}
+
+export interface CliServer {
+  readonly child: ChildProcess;
+  readonly client: S3Client;
+  readonly exited: Promise<number | null>;
+  output(): string;
+}
+
+const cliStartTimeoutMs = 20_000;
+const cliOutputBytesMax = 64 * 1024;
+
+/** Spawns `tessera server` (CLI defaults: 6 drives, 4+2) and waits until it answers ListBuckets. */
+export async function startCliServer(dataDir: string, port: number, credentials: TestCredentials): Promise<CliServer> {
+  const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+  const child = spawn(process.execPath, ['bin/tessera.js', 'server', '--address', `127.0.0.1:${port}`, '--data', dataDir, '--log-level', 'warn'], {
+    cwd: repoRoot,
+    env: { ...process.env, TESSERA_ROOT_USER: credentials.accessKeyId, TESSERA_ROOT_PASSWORD: credentials.secretAccessKey },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-cliOutputBytesMax);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', resolve);
+  });
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  const client = makeClient(`http://127.0.0.1:${port}`, credentials);
+  const deadline = Date.now() + cliStartTimeoutMs;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`tessera server exited with ${exitCode} while starting:\n${output}`);
+    try {
+      await client.send(new ListBucketsCommand({}));
+      return { child, client, exited, output: () => output };
+    } catch (error) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`tessera server did not answer within ${cliStartTimeoutMs} ms (${String(error)}):\n${output}`);
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** SIGKILL, then wait for the exit. */
+export async function killCliServer(server: CliServer): Promise<void> {
+  server.child.kill('SIGKILL');
+  await server.exited;
+  server.client.destroy();
 }

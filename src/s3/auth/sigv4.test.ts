@@ -14,6 +14,9 @@ import type { S3Request } from '../http.js';
 import {
   authenticate,
   createPayloadHashVerifier,
+  deriveSigningKey,
+  signingKeyCacheMax,
+  signingKeyCacheSize,
   emptySha256Hex,
   parseAmzDate,
   parseRequestTarget,
@@ -564,5 +567,26 @@ describe('sigv4: helpers', () => {
     throwsS3(() => {
       wrong.finish();
     }, 'XAmzContentSHA256Mismatch');
+  });
+
+  it('deriveSigningKey: cached keys equal fresh derivations, callers get copies, at most 64 are kept', () => {
+    const fresh = (secret: string, date: string, region: string): Buffer => {
+      const hmac = (key: Buffer | string, text: string): Buffer => createHmac('sha256', key).update(text).digest();
+      return hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), 's3'), 'aws4_request');
+    };
+    const triples: [string, string, string][] = [];
+    for (let index = 0; index < 100; index++) triples.push([`secret-${index % 7}`, `202403${String(1 + (index % 28)).padStart(2, '0')}`, `region-${index % 5}`]);
+    // Triples whose concatenations collide must still get different keys.
+    triples.push(['1secret', '20240301', 'us-east-'], ['secret', '20240301', 'us-east-1']);
+    for (let pass = 0; pass < 3; pass++) {
+      for (const [secret, date, region] of triples) {
+        const key = deriveSigningKey(secret, date, region);
+        assert.deepEqual(key, fresh(secret, date, region));
+        key.fill(0);
+        assert.ok(signingKeyCacheSize() <= signingKeyCacheMax);
+      }
+    }
+    assert.equal(signingKeyCacheSize(), signingKeyCacheMax);
+    assert.deepEqual(deriveSigningKey('secret', '20240301', 'us-east-1'), fresh('secret', '20240301', 'us-east-1'));
   });
 });

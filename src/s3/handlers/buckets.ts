@@ -97,8 +97,3 @@ function locationResponse(region: string): S3Response {
   );
   return { status: 200, headers: { 'content-type': 'application/xml', 'content-length': String(body.length) }, body };
 }
-
-export async function getBucketVersioning(context: RequestContext): Promise<S3Response> {
-  await requireBucket(context);
-  return xmlResponse('VersioningConfiguration', {});
-}

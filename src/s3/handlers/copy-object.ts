@@ -13,17 +13,22 @@ import { metadataFromHeaders } from '../object-headers.js';
 import { checkKey } from '../request-target.js';
 import { xmlResponse } from '../response.js';
 import type { VersionRecord } from '../../meta/records.js';
-import { checkPutOutcome, versionHeaders, writeConditions } from './objects.js';
+import { checkPutOutcome, versionHeaders, versionIdHeader, writeConditions } from './objects.js';
+import { s3VersionId } from '../../meta/records.js';
 
 export const copySourceBytesMax = 5 * 1024 * 1024 * 1024;
 
-function parseCopySource(value: string): { bucket: string; key: string } {
+function parseCopySource(value: string): { bucket: string; key: string; versionId?: string } {
   let source = value;
+  let versionId: string | undefined;
   const queryAt = source.indexOf('?');
   if (queryAt >= 0) {
     const query = source.slice(queryAt + 1);
-    if (query !== '' && !/^versionId=(null)?$/.test(query)) {
-      throw new S3Error('NotImplemented', 'Copying a specific version needs versioning (not yet supported)');
+    const match = /^versionId=([^&]*)$/.exec(query);
+    if (query !== '' && match === null) throw new S3Error('InvalidArgument', 'Unsupported copy source parameter');
+    if (match !== null && match[1] !== '') versionId = match[1];
+    if (versionId !== undefined && versionId !== 'null' && !/^[0-9a-f]{28}$/.test(versionId)) {
+      throw new S3Error('InvalidArgument', 'Invalid version id specified');
     }
     source = source.slice(0, queryAt);
   }
@@ -36,15 +41,21 @@ function parseCopySource(value: string): { bucket: string; key: string } {
   if (decoded.startsWith('/')) decoded = decoded.slice(1);
   const slash = decoded.indexOf('/');
   if (slash <= 0 || slash === decoded.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), ...(versionId === undefined ? {} : { versionId }) };
 }
 
 /** Resolves x-amz-copy-source to the source version, checking access and x-amz-copy-source-if-*. */
 export async function loadCopySource(context: RequestContext, copySource: string): Promise<VersionRecord> {
   const source = parseCopySource(copySource);
   const sourceBucket = await requireBucket(context, source.bucket);
-  const version = await context.services.meta.getObject(sourceBucket.name, source.key);
-  if (version === undefined) throw new S3Error('NoSuchKey', undefined, { Key: source.key });
+  const meta = context.services.meta;
+  const version =
+    source.versionId === undefined ? await meta.getObject(sourceBucket.name, source.key) : await meta.getVersion(sourceBucket.name, source.key, source.versionId);
+  if (version === undefined) {
+    if (source.versionId !== undefined) throw new S3Error('NoSuchVersion', undefined, { Key: source.key, VersionId: source.versionId });
+    throw new S3Error('NoSuchKey', undefined, { Key: source.key });
+  }
+  if (version.state === 'DELETE_MARKER') throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
   checkReadConditions(
     version,
     {
@@ -70,7 +81,7 @@ export async function copyObject(context: RequestContext): Promise<S3Response> {
   const source = parseCopySource(copySource);
   const directive = (header(context, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
-  if (directive === 'COPY' && source.bucket === destination.name && source.key === key) {
+  if (directive === 'COPY' && source.bucket === destination.name && source.key === key && source.versionId === undefined) {
     throw new S3Error(
       'InvalidRequest',
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -93,5 +104,13 @@ export async function copyObject(context: RequestContext): Promise<S3Response> {
   const copied = checkPutOutcome(outcome, destination.name);
   const response = xmlResponse('CopyObjectResult', { LastModified: isoDate(copied.createdMs), ETag: copied.etag });
   const { etag: _etag, ...checksumHeaders } = versionHeaders(copied);
-  return { ...response, headers: { ...response.headers, ...checksumHeaders } };
+  return {
+    ...response,
+    headers: {
+      ...response.headers,
+      ...checksumHeaders,
+      ...versionIdHeader(copied, { forWrite: true }),
+      ...(version.sequence === undefined ? {} : { 'x-amz-copy-source-version-id': s3VersionId(version) }),
+    },
+  };
 }

@@ -24,7 +24,7 @@ import type { ChecksumAlgorithm } from '../checksums.js';
 import { combineCrc, crc32Spec, crc32cSpec, crc64NvmeSpec } from '../../stdx/crc-combine.js';
 import type { ReflectedCrc } from '../../stdx/crc-combine.js';
 import type { XmlNode } from '../xml.js';
-import { contentMd5, versionHeaders, writeConditions } from './objects.js';
+import { contentMd5, versionHeaders, versionIdHeader, writeConditions } from './objects.js';
 import { loadCopySource } from './copy-object.js';
 
 const completeBodyBytesMax = 4 * 1024 * 1024;
@@ -289,7 +289,7 @@ export async function completeMultipartUpload(context: RequestContext): Promise<
     ETag: result.version.etag,
     ...checksums.xml,
   });
-  return { ...response, headers: { ...response.headers, ...checksums.headers } };
+  return { ...response, headers: { ...response.headers, ...checksums.headers, ...versionIdHeader(result.version, { forWrite: true }) } };
 }
 
 export async function abortMultipartUpload(context: RequestContext): Promise<S3Response> {
@@ -344,22 +344,38 @@ export async function listMultipartUploads(context: RequestContext): Promise<S3R
   const maxUploads = boundedInteger(context, 'max-uploads', 1000, 1000);
   const uploads: UploadRecord[] = [];
   const commonPrefixes: string[] = [];
-  let after = keyMarker === '' ? undefined : { key: keyMarker, ...(uploadIdMarker === undefined || uploadIdMarker === '' ? {} : { uploadId: uploadIdMarker }) };
+  let after: { key: string; uploadId?: string } | undefined =
+    keyMarker === '' ? undefined : { key: keyMarker, ...(uploadIdMarker === undefined || uploadIdMarker === '' ? {} : { uploadId: uploadIdMarker }) };
+  let afterPrefix: string | undefined;
   let truncated = false;
   scan: for (;;) {
-    const batch = await context.services.meta.listUploads(bucket.name, { prefix, ...(after === undefined ? {} : { after }), limit: 1000 });
+    const position = afterPrefix !== undefined ? { afterPrefix } : after === undefined ? {} : { after };
+    const batch = await context.services.meta.listUploads(bucket.name, { prefix, ...position, limit: 1000 });
     if (batch.length === 0) break;
+    afterPrefix = undefined;
     for (const upload of batch) {
       after = { key: upload.key, uploadId: upload.uploadId };
       const at = delimiter === '' ? -1 : upload.key.indexOf(delimiter, prefix.length);
       const commonPrefix = at < 0 ? undefined : upload.key.slice(0, at + delimiter.length);
-      if (commonPrefix !== undefined && commonPrefixes.at(-1) === commonPrefix) continue;
+      if (commonPrefix !== undefined) {
+        // A common prefix is listed once, never again on a later page (key-marker
+        // at or past it), and the scan jumps over every upload under it.
+        const alreadyListed = keyMarker !== '' && Buffer.compare(Buffer.from(commonPrefix), Buffer.from(keyMarker)) <= 0;
+        if (!alreadyListed) {
+          if (uploads.length + commonPrefixes.length >= maxUploads) {
+            truncated = true;
+            break scan;
+          }
+          commonPrefixes.push(commonPrefix);
+        }
+        afterPrefix = commonPrefix;
+        continue scan;
+      }
       if (uploads.length + commonPrefixes.length >= maxUploads) {
         truncated = true;
         break scan;
       }
-      if (commonPrefix === undefined) uploads.push(upload);
-      else commonPrefixes.push(commonPrefix);
+      uploads.push(upload);
     }
   }
   const last = uploads.at(-1);

@@ -10,6 +10,7 @@ import { S3Error } from '../errors.js';
 import { httpDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
 import { xmlResponse } from '../response.js';
+import { requestedVersionId, versionIdHeader } from './objects.js';
 import type { XmlNode } from '../xml.js';
 
 const attributeNames = ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'] as const;
@@ -64,8 +65,14 @@ export async function getObjectAttributes(context: RequestContext): Promise<S3Re
   const attributes = requestedAttributes(context);
   const bucket = await requireBucket(context);
   const key = objectKeyOf(context);
-  const version: VersionRecord | undefined = await context.services.meta.getObject(bucket.name, key);
-  if (version === undefined) throw new S3Error('NoSuchKey', undefined, { Key: key });
+  const versionId = requestedVersionId(context);
+  const meta = context.services.meta;
+  const version: VersionRecord | undefined =
+    versionId === undefined ? await meta.getObject(bucket.name, key) : await meta.getVersion(bucket.name, key, versionId);
+  if (version === undefined) {
+    throw versionId === undefined ? new S3Error('NoSuchKey', undefined, { Key: key }) : new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
+  }
+  if (version.state === 'DELETE_MARKER') throw new S3Error('MethodNotAllowed', undefined, {}, { headers: { 'x-amz-delete-marker': 'true', ...versionIdHeader(version) } });
   const isMultipart = version.etag.includes('-');
   const response = xmlResponse('GetObjectAttributesResponse', {
     ETag: attributes.has('ETag') ? version.etag.replace(/^"(.*)"$/, '$1') : undefined,
@@ -74,5 +81,5 @@ export async function getObjectAttributes(context: RequestContext): Promise<S3Re
     StorageClass: attributes.has('StorageClass') ? 'STANDARD' : undefined,
     ObjectSize: attributes.has('ObjectSize') ? version.sizeBytes : undefined,
   });
-  return { ...response, headers: { ...response.headers, 'last-modified': httpDate(version.createdMs) } };
+  return { ...response, headers: { ...response.headers, 'last-modified': httpDate(version.createdMs), ...versionIdHeader(version) } };
 }

@@ -2,7 +2,10 @@
 // CopyObject lives in copy-object.ts, DeleteObjects in delete-objects.ts.
 
 import type { PutObjectOutcome } from '../../gateway/gateway.js';
+import { s3VersionId } from '../../meta/records.js';
 import type { VersionRecord, WriteConditions } from '../../meta/records.js';
+import { newVersionId } from '../../gateway/ids.js';
+import { httpDate } from '../http-dates.js';
 import { assert } from '../../stdx/assert.js';
 import { checksumHeaderName, parseChecksumAlgorithm } from '../checksums.js';
 import { checkReadConditions } from '../conditions.js';
@@ -82,14 +85,47 @@ export async function putObject(context: RequestContext): Promise<S3Response> {
     checksums: () => body.checksums(),
   });
   const version = checkPutOutcome(outcome, bucket.name);
-  return emptyResponse(200, versionHeaders(version));
+  return emptyResponse(200, { ...versionHeaders(version), ...versionIdHeader(version, { forWrite: true }) });
 }
 
+/** The version id of a `versionId` query parameter, checked for shape ("null" or one of ours). */
+export function requestedVersionId(context: RequestContext): string | undefined {
+  const versionId = context.target.query.get('versionId');
+  if (versionId === undefined) return undefined;
+  if (versionId !== 'null' && !/^[0-9a-f]{28}$/.test(versionId)) {
+    throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
+  }
+  return versionId;
+}
+
+/**
+ * x-amz-version-id for a version of a versioned bucket (none for unversioned
+ * buckets). Writes that made a null version (suspended bucket) answer none.
+ */
+export function versionIdHeader(version: VersionRecord, options: { forWrite?: boolean } = {}): Record<string, string> {
+  if (version.sequence === undefined) return {};
+  if (options.forWrite === true && version.isNullVersion === true) return {};
+  return { 'x-amz-version-id': s3VersionId(version) };
+}
+
+/** Loads what GET/HEAD read: the current version, or the one named by versionId. */
 async function loadForRead(context: RequestContext): Promise<VersionRecord> {
   const bucket = await requireBucket(context);
   const key = objectKeyOf(context);
-  const version = await context.services.meta.getObject(bucket.name, key);
-  if (version === undefined) throw new S3Error('NoSuchKey', undefined, { Key: key });
+  const versionId = requestedVersionId(context);
+  const meta = context.services.meta;
+  const version = versionId === undefined ? await meta.getObject(bucket.name, key) : await meta.getVersion(bucket.name, key, versionId);
+  if (version === undefined) {
+    if (versionId !== undefined) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
+    const latest = bucket.versioning === undefined ? undefined : await meta.getLatestVersion(bucket.name, key);
+    const markerHeaders = latest?.state === 'DELETE_MARKER' ? { 'x-amz-delete-marker': 'true', ...versionIdHeader(latest) } : { 'x-amz-delete-marker': 'false' };
+    throw new S3Error('NoSuchKey', undefined, { Key: key }, { headers: markerHeaders });
+  }
+  if (version.state === 'DELETE_MARKER') {
+    throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', {}, {
+      headers: { 'x-amz-delete-marker': 'true', ...versionIdHeader(version), 'last-modified': httpDate(version.createdMs) },
+    });
+  }
   assert(version.state === 'COMMITTED', 'readers only see committed versions');
   checkReadConditions(version, {
     ifMatch: header(context, 'if-match'),
@@ -101,7 +137,10 @@ async function loadForRead(context: RequestContext): Promise<VersionRecord> {
 }
 
 /** GET/HEAD `partNumber`: the byte range of one part (a non-multipart object has only part 1). */
-function requestedRange(context: RequestContext, version: VersionRecord): { range: ByteRange | undefined; headers: Record<string, string> } {
+function requestedRange(
+  context: RequestContext,
+  version: VersionRecord,
+): { range: ByteRange | undefined; headers: Record<string, string>; emptyPart?: boolean } {
   const partText = context.target.query.get('partNumber');
   if (partText === undefined) return { range: parseRange(header(context, 'range'), version.sizeBytes), headers: {} };
   const partNumber = Number(partText);
@@ -119,10 +158,12 @@ function requestedRange(context: RequestContext, version: VersionRecord): { rang
   let first = 0;
   for (const part of version.parts.slice(0, partNumber - 1)) first += part.sizeBytes;
   const size = version.parts[partNumber - 1]!.sizeBytes;
-  return { range: size === 0 ? undefined : { first, last: first + size - 1 }, headers };
+  if (size === 0) return { range: undefined, headers, emptyPart: true };
+  return { range: { first, last: first + size - 1 }, headers };
 }
 
-function rangeHeaders(version: VersionRecord, range: ByteRange | undefined): { status: number; headers: Record<string, string> } {
+function rangeHeaders(version: VersionRecord, range: ByteRange | undefined, emptyPart = false): { status: number; headers: Record<string, string> } {
+  if (emptyPart) return { status: 200, headers: { 'content-length': '0' } };
   if (range === undefined) return { status: 200, headers: { 'content-length': String(version.sizeBytes) } };
   return {
     status: 206,
@@ -132,17 +173,17 @@ function rangeHeaders(version: VersionRecord, range: ByteRange | undefined): { s
 
 export async function headObject(context: RequestContext): Promise<S3Response> {
   const version = await loadForRead(context);
-  const { range, headers: partHeaders } = requestedRange(context, version);
-  const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined);
-  const answer = rangeHeaders(version, range);
-  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers } };
+  const { range, headers: partHeaders, emptyPart } = requestedRange(context, version);
+  const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined || emptyPart === true);
+  const answer = rangeHeaders(version, range, emptyPart);
+  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers, ...versionIdHeader(version) } };
 }
 
 export async function getObject(context: RequestContext): Promise<S3Response> {
   const version = await loadForRead(context);
-  const { range, headers: partHeaders } = requestedRange(context, version);
-  const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined);
-  const stream = context.services.gateway.readObject(version, range);
+  const { range, headers: partHeaders, emptyPart } = requestedRange(context, version);
+  const headers = objectResponseHeaders(version, context.target.query, context.request.headers, range !== undefined || emptyPart === true);
+  const stream = context.services.gateway.readObject(version, emptyPart === true ? { first: 1, last: 0 } : range);
   // Read the first piece before answering, so a failure to read becomes an
   // error response instead of a truncated 200.
   const first = await stream.next();
@@ -151,24 +192,30 @@ export async function getObject(context: RequestContext): Promise<S3Response> {
     yield first.value;
     yield* stream;
   }
-  const answer = rangeHeaders(version, range);
-  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers }, body: body() };
+  const answer = rangeHeaders(version, range, emptyPart);
+  return { status: answer.status, headers: { ...headers, ...partHeaders, ...answer.headers, ...versionIdHeader(version) }, body: body() };
 }
 
 export async function deleteObject(context: RequestContext): Promise<S3Response> {
   const bucket = await requireBucket(context);
   const key = objectKeyOf(context);
+  const versionId = requestedVersionId(context);
   const conditions = header(context, 'if-match') === undefined ? undefined : { ifMatch: header(context, 'if-match')!.trim() };
   const result = await context.services.meta.submit({
     type: 'delete_object',
     bucket: bucket.name,
     key,
     ...(conditions === undefined ? {} : { conditions }),
+    ...(versionId === undefined ? {} : { s3VersionId: versionId }),
+    markerVersionId: newVersionId(context.services.env.clock, context.services.env.random),
   });
   if (result.status === 'no_such_bucket') throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket.name });
   if (result.status === 'precondition_failed') throw new S3Error('PreconditionFailed');
   if (result.status === 'no_such_key') throw new S3Error('NoSuchKey', undefined, { Key: key });
   assert(result.status === 'object_deleted', `delete_object answered ${result.status}`);
   if (result.deletedVersionId !== undefined) context.services.gateway.notifyGarbage();
-  return emptyResponse(204);
+  return emptyResponse(204, {
+    ...(result.deleteMarker === true ? { 'x-amz-delete-marker': 'true' } : {}),
+    ...(result.s3VersionId === undefined ? {} : { 'x-amz-version-id': result.s3VersionId }),
+  });
 }
