@@ -5,6 +5,7 @@ import { JsonLogger } from '../io/node/node-logger.js';
 import { startEmbeddedServer } from '../process/embedded-server.js';
 import { ConfigError, loadServerConfig } from './config.js';
 import { simulate } from './simulate.js';
+import { admin } from './admin.js';
 
 const usage = `Usage: tessera <command> [flags]
 
@@ -18,6 +19,11 @@ Commands:
             --log-level LEVEL     debug | info | warn | error
             Root credentials: TESSERA_ROOT_USER / TESSERA_ROOT_PASSWORD, else generated
             once and kept in DIR/root-credentials.json.
+  admin     Manage access keys on a running server (root credentials from env or --data DIR)
+            key create --name NAME     prints the new access key and secret (shown once)
+            key list                   lists keys (no secrets)
+            key delete ACCESS_KEY
+            --endpoint URL (default http://127.0.0.1:9000, env TESSERA_ENDPOINT)
   simulate  Run the deterministic simulation of a VSR metadata group under faults
             --seed N              replay one seed exactly (prints its trace hash)
             --seeds A..B          sweep seeds (default 1..200); failures print seed and faults
@@ -66,6 +72,9 @@ async function main(argv: readonly string[]): Promise<void> {
   switch (command) {
     case 'server':
       await server(rest);
+      return;
+    case 'admin':
+      process.exitCode = await admin(rest);
       return;
     case 'simulate':
       process.exitCode = simulate(rest);

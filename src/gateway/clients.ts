@@ -4,7 +4,7 @@
 
 import type { MetaOp, MetaResult } from '../meta/ops.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
-import type { BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
+import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 
 export interface MetaClient {
   submit(op: MetaOp): Promise<MetaResult>;
@@ -16,7 +16,10 @@ export interface MetaClient {
   /** The newest version of a key in a versioned bucket (possibly a delete marker). */
   getLatestVersion(bucket: string, key: string): Promise<VersionRecord | undefined>;
   /** Versions of a versioned bucket by key then newest first, from `startKey` (inclusive) or past `afterPrefix`. */
-  listVersions(bucket: string, options: { prefix: string; startKey?: string; afterPrefix?: string; limit: number }): Promise<VersionRecord[]>;
+  listVersions(
+    bucket: string,
+    options: { prefix: string; startKey?: string; afterPrefix?: string; afterVersion?: { key: string; sequence: number }; limit: number },
+  ): Promise<VersionRecord[]>;
   listObjects(query: ListObjectsQuery): Promise<ListObjectsResult>;
   listPreparing(): Promise<VersionRecord[]>;
   listGarbage(limit: number): Promise<GarbageRecord[]>;
@@ -27,6 +30,7 @@ export interface MetaClient {
     options: { prefix: string; after?: { key: string; uploadId?: string }; afterPrefix?: string; limit: number },
   ): Promise<UploadRecord[]>;
   listParts(uploadId: string): Promise<UploadPartRecord[]>;
+  listAccessKeys(): Promise<AccessKeyRecord[]>;
   /** Whether any metadata still references fragments of `versionId`. */
   isVersionReferenced(versionId: string): Promise<boolean>;
 }

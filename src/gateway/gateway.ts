@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ReedSolomonCoder } from '../erasure/reed-solomon.js';
 import type { Env } from '../io/env.js';
 import type { MetaResult } from '../meta/ops.js';
-import type { PartRecord, VersionRecord, WriteConditions } from '../meta/records.js';
+import type { Acl, PartRecord, TagSet, VersionRecord, WriteConditions } from '../meta/records.js';
 import { recordFormatVersion } from '../meta/records.js';
 import { placePart } from '../placement/drive-placement.js';
 import type { PlacementDrive, Scheme } from '../placement/drive-placement.js';
@@ -30,6 +30,8 @@ export interface GatewayOptions {
 }
 
 export interface PutObjectInput {
+  readonly acl?: Acl;
+  readonly tags?: TagSet;
   readonly bucket: string;
   readonly key: string;
   readonly owner: string;
@@ -52,6 +54,8 @@ interface VersionFields {
   readonly contentType: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly userMetadata: Readonly<Record<string, string>>;
+  readonly acl?: Acl;
+  readonly tags?: TagSet;
 }
 
 interface BodyInput extends VersionFields {
@@ -234,6 +238,8 @@ export class Gateway {
       owner: input.owner,
       createdMs: 0,
       parts: [],
+      ...(input.acl === undefined ? {} : { acl: input.acl }),
+      ...(input.tags === undefined ? {} : { tags: input.tags }),
     };
   }
 

@@ -1,14 +1,14 @@
 // MetaClient bound to an in-process MetaService: the embedded node's binding.
 // The network client of the cluster issue implements the same interface.
 
-import { garbageKey, preparingKey, uploadKey, uploadRange, versionIndexKey, versionRange } from '../meta/keys.js';
+import { accessKeyRange, garbageKey, preparingKey, uploadKey, uploadRange, versionIndexKey, versionKey, versionRange } from '../meta/keys.js';
 import { findVersion, keyVersions } from '../meta/versioning.js';
 import { listObjects } from '../meta/list-objects.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
 import type { MetaService } from '../meta/meta-service.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
 import { readUpload, readUploadParts } from '../meta/multipart.js';
-import type { BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
+import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 import { decodeRecord } from '../stdx/codec.js';
 import type { MetaClient } from './clients.js';
 
@@ -55,10 +55,20 @@ export class LocalMetaClient implements MetaClient {
     return Promise.resolve(keyVersions(this.service.reader, bucket, key)[0]);
   }
 
-  listVersions(bucket: string, options: { prefix: string; startKey?: string; afterPrefix?: string; limit: number }): Promise<VersionRecord[]> {
+  listVersions(
+    bucket: string,
+    options: { prefix: string; startKey?: string; afterPrefix?: string; afterVersion?: { key: string; sequence: number }; limit: number },
+  ): Promise<VersionRecord[]> {
     const range = versionRange(bucket, options.prefix);
     let start = range.start;
-    const from = options.afterPrefix !== undefined ? versionRange(bucket, options.afterPrefix).end : options.startKey !== undefined ? versionRange(bucket, options.startKey).start : undefined;
+    const from =
+      options.afterVersion !== undefined
+        ? Buffer.concat([versionKey(bucket, options.afterVersion.key, options.afterVersion.sequence), Uint8Array.of(0)])
+        : options.afterPrefix !== undefined
+          ? versionRange(bucket, options.afterPrefix).end
+          : options.startKey !== undefined
+            ? versionRange(bucket, options.startKey).start
+            : undefined;
     if (from !== undefined && Buffer.compare(from, start) > 0) start = from;
     if (Buffer.compare(start, range.end) >= 0) return Promise.resolve([]);
     return Promise.resolve([...this.service.reader.scan({ start, end: range.end, limit: options.limit })].map((entry) => decodeRecord(entry.value) as VersionRecord));
@@ -92,6 +102,10 @@ export class LocalMetaClient implements MetaClient {
       (entry) => decodeRecord(entry.value) as UploadRecord,
     );
     return Promise.resolve(uploads);
+  }
+
+  listAccessKeys(): Promise<AccessKeyRecord[]> {
+    return Promise.resolve([...this.service.reader.scan(accessKeyRange)].map((entry) => decodeRecord(entry.value) as AccessKeyRecord));
   }
 
   listParts(uploadId: string): Promise<UploadPartRecord[]> {

@@ -137,3 +137,13 @@ export function versionRange(bucket: string, prefix = ''): { start: Uint8Array; 
   assert(end !== undefined, 'version range has an end');
   return { start, end };
 }
+
+//   k/<accessKeyId>   AccessKeyRecord
+
+const accessKeyPrefix = utf8('k/');
+
+export function accessKeyKey(accessKeyId: string): Uint8Array {
+  return join(accessKeyPrefix, utf8(accessKeyId));
+}
+
+export const accessKeyRange = { start: accessKeyPrefix, end: prefixEnd(accessKeyPrefix)! };

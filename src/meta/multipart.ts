@@ -153,6 +153,8 @@ export function completeUpload(
     userMetadata: upload.userMetadata,
     checksums: op.checksums ?? {},
     uploadId: op.uploadId,
+    ...(upload.acl === undefined ? {} : { acl: upload.acl }),
+    ...(upload.tags === undefined ? {} : { tags: upload.tags }),
     owner: upload.owner,
     createdMs: timestampMs,
     parts: chosen.parts,

@@ -3,10 +3,17 @@
 // MetaStateMachine. The metadata service stamps every op with a timestamp when
 // it is sequenced; apply reads time only from there, never from a clock.
 
-import type { BucketRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
+import type { AccessKeyRecord, Acl, BucketRecord, PartRecord, TagSet, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 
 export type MetaOp =
-  | { readonly type: 'create_bucket'; readonly bucket: string; readonly bucketId: string; readonly owner: string; readonly region: string }
+  | {
+      readonly type: 'create_bucket';
+      readonly bucket: string;
+      readonly bucketId: string;
+      readonly owner: string;
+      readonly region: string;
+      readonly acl?: Acl;
+    }
   | { readonly type: 'delete_bucket'; readonly bucket: string }
   /** Commits a complete version in one op (inline objects, copies of inline objects). */
   | { readonly type: 'put_version'; readonly version: VersionRecord; readonly conditions?: WriteConditions }
@@ -36,6 +43,19 @@ export type MetaOp =
       readonly markerVersionId?: string;
       readonly s3VersionId?: string;
     }
+  /** Replaces the ACL and/or tags of a bucket (`null` tags: remove them). */
+  | { readonly type: 'update_bucket'; readonly bucket: string; readonly acl?: Acl; readonly tags?: TagSet | null }
+  /** Replaces the ACL and/or tags of the current version, or of one version. */
+  | {
+      readonly type: 'update_version';
+      readonly bucket: string;
+      readonly key: string;
+      readonly s3VersionId?: string;
+      readonly acl?: Acl;
+      readonly tags?: TagSet | null;
+    }
+  | { readonly type: 'create_access_key'; readonly key: AccessKeyRecord }
+  | { readonly type: 'delete_access_key'; readonly accessKeyId: string }
   | { readonly type: 'set_versioning'; readonly bucket: string; readonly status: 'Enabled' | 'Suspended' }
   | { readonly type: 'create_upload'; readonly upload: UploadRecord }
   /**
@@ -90,6 +110,10 @@ export type MetaResult =
   /** If-Match named a key that does not exist (S3: 404 NoSuchKey, not 412). */
   | { readonly status: 'no_such_key' }
   | { readonly status: 'upload_created'; readonly upload: UploadRecord }
+  | { readonly status: 'version_updated'; readonly version: VersionRecord }
+  | { readonly status: 'no_such_version' }
+  | { readonly status: 'access_key_exists' }
+  | { readonly status: 'no_such_access_key' }
   | { readonly status: 'part_committed'; readonly part: PartRecord; readonly replaced: boolean }
   | { readonly status: 'no_such_upload' }
   | { readonly status: 'invalid_part'; readonly partNumber: number }

@@ -3,6 +3,32 @@
 
 export const recordFormatVersion = 1;
 
+/** Who a grant is for: one account, or everyone / every authenticated account. */
+export type Grantee =
+  | { readonly kind: 'user'; readonly id: string }
+  | { readonly kind: 'group'; readonly group: 'AllUsers' | 'AuthenticatedUsers' };
+
+export type AclPermission = 'FULL_CONTROL' | 'READ' | 'WRITE' | 'READ_ACP' | 'WRITE_ACP';
+
+/** An access control list beyond the owner, who always has full control. */
+export interface Acl {
+  readonly grants: readonly { readonly grantee: Grantee; readonly permission: AclPermission }[];
+}
+
+/** Tags of an object or bucket. */
+export type TagSet = Readonly<Record<string, string>>;
+
+/** An access key and the account it belongs to. */
+export interface AccessKeyRecord {
+  readonly format: number;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** The account's canonical id (64 hex). */
+  readonly userId: string;
+  readonly displayName: string;
+  readonly createdMs: number;
+}
+
 export interface BucketRecord {
   readonly format: number;
   readonly name: string;
@@ -13,6 +39,8 @@ export interface BucketRecord {
   readonly createdMs: number;
   /** Absent means never versioned; once Enabled it can only be Suspended, as S3. */
   readonly versioning?: 'Enabled' | 'Suspended';
+  readonly acl?: Acl;
+  readonly tags?: TagSet;
 }
 
 export type VersionState = 'PREPARING' | 'COMMITTED' | 'DELETE_MARKER';
@@ -63,6 +91,9 @@ export interface UploadRecord {
   /** COMPOSITE (checksum of part checksums) or FULL_OBJECT (CRC of the whole, combined from parts). */
   readonly checksumType?: 'COMPOSITE' | 'FULL_OBJECT';
   readonly createdMs: number;
+  /** ACL and tags the completed object gets. */
+  readonly acl?: Acl;
+  readonly tags?: TagSet;
 }
 
 /** One uploaded part of a multipart upload (its PartRecord: striped or inline). */
@@ -104,6 +135,8 @@ export interface VersionRecord {
   readonly isNullVersion?: boolean;
   /** The multipart upload this version completed (a retried Complete must name it). */
   readonly uploadId?: string;
+  readonly acl?: Acl;
+  readonly tags?: TagSet;
 }
 
 /** The version id S3 clients see. */

@@ -10,6 +10,7 @@ import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, uploadRang
 import { deleteOneVersion, deleteWithMarker, installVersioned, isVersioned, setVersioning } from './versioning.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
 import { abortUpload, commitPart, completeUpload, createUpload } from './multipart.js';
+import { createAccessKey, deleteAccessKey, updateBucket, updateVersion } from './attributes.js';
 import type { BucketRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 import { recordFormatVersion } from './records.js';
 
@@ -77,6 +78,14 @@ export class MetaStateMachine {
         return this.abortVersion(transaction, op.versionId, timestampMs);
       case 'delete_object':
         return this.deleteObject(transaction, op, timestampMs);
+      case 'update_bucket':
+        return updateBucket(transaction, op);
+      case 'update_version':
+        return updateVersion(transaction, op);
+      case 'create_access_key':
+        return createAccessKey(transaction, op.key, timestampMs);
+      case 'delete_access_key':
+        return deleteAccessKey(transaction, op.accessKeyId);
       case 'set_versioning': {
         const bucket = readBucket(transaction, op.bucket);
         if (bucket === undefined) return { status: 'no_such_bucket' };
@@ -112,6 +121,7 @@ export class MetaStateMachine {
       owner: op.owner,
       region: op.region,
       createdMs: timestampMs,
+      ...(op.acl === undefined ? {} : { acl: op.acl }),
     };
     transaction.put(bucketKey(op.bucket), encodeRecord(bucket));
     return { status: 'bucket_created', bucket };

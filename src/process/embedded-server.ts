@@ -21,6 +21,11 @@ import type { Scheme } from '../placement/drive-placement.js';
 import { describeProtection } from '../placement/drive-placement.js';
 import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
+import type { S3User, UserSource } from '../s3/users.js';
+import { readAccessKey } from '../meta/attributes.js';
+import { accessKeyRange } from '../meta/keys.js';
+import type { AccessKeyRecord } from '../meta/records.js';
+import { decodeRecord } from '../stdx/codec.js';
 import { GarbageCollector } from '../workers/garbage-collector.js';
 import { Janitor } from '../workers/janitor.js';
 import { sweepOrphans } from '../workers/orphan-sweep.js';
@@ -61,6 +66,24 @@ export interface EmbeddedServer {
   readonly fragments: FragmentStore;
   readonly driveDirs: readonly string[];
   close(): Promise<void>;
+}
+
+/** Access keys created through the admin API, read from metadata on each lookup. */
+function accessKeysOf(metaService: MetaService): UserSource {
+  const toUser = (key: AccessKeyRecord): S3User => makeUser(key.accessKeyId, key.secretAccessKey, key.displayName);
+  return {
+    byKey: (accessKeyId) => {
+      const key = readAccessKey(metaService.reader, accessKeyId);
+      return key === undefined ? undefined : toUser(key);
+    },
+    byId: (canonicalId) => {
+      for (const entry of metaService.reader.scan(accessKeyRange)) {
+        const key = decodeRecord(entry.value) as AccessKeyRecord;
+        if (key.userId === canonicalId) return toUser(key);
+      }
+      return undefined;
+    },
+  };
 }
 
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
@@ -122,12 +145,24 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   await sweepOrphans(env, meta, fragments, driveDirs.map((_, id) => id));
 
   const region = options.region ?? 'us-east-1';
-  const users = new UserDirectory([
-    makeUser(root.accessKeyId, root.secretAccessKey, 'root'),
-    ...(options.extraUsers ?? []).map((user) => makeUser(user.accessKeyId, user.secretAccessKey, user.displayName ?? user.accessKeyId)),
-  ]);
+  const users = new UserDirectory(
+    [
+      makeUser(root.accessKeyId, root.secretAccessKey, 'root'),
+      ...(options.extraUsers ?? []).map((user) => makeUser(user.accessKeyId, user.secretAccessKey, user.displayName ?? user.accessKeyId)),
+    ],
+    accessKeysOf(metaService),
+  );
   const api = new S3Api(
-    { env, meta, gateway, users, region, objectBytesMax: options.objectBytesMax ?? 5 * 1024 * 1024 * 1024, partBytesMin: options.partBytesMin ?? 5 * 1024 * 1024 },
+    {
+      env,
+      meta,
+      gateway,
+      users,
+      region,
+      objectBytesMax: options.objectBytesMax ?? 5 * 1024 * 1024 * 1024,
+      partBytesMin: options.partBytesMin ?? 5 * 1024 * 1024,
+      rootAccessKeyId: root.accessKeyId,
+    },
     { virtualHostSuffixes: options.virtualHostSuffixes ?? ['localhost'] },
   );
   const http = new HttpServer({ host: options.host, port: options.port, handle: (request) => api.handle(request), logger });

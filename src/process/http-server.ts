@@ -3,6 +3,7 @@
 // with S3 XML errors, and closes connections whose request body was not read
 // (so a rejected 5 GiB upload is not drained).
 
+import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../io/logger.js';
@@ -33,16 +34,31 @@ const headerOverflowBody =
 export class HttpServer {
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
+  private readonly connectionQueues = new WeakMap<Socket, Promise<void>>();
 
   constructor(private readonly options: HttpServerOptions) {
     this.server = http.createServer({ maxHeaderSize: options.headerBytesMax ?? 16 * 1024, requestTimeout: 0, keepAliveTimeout: 65_000 });
-    this.server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
-      this.serve(request, response).catch((error: unknown) => {
+    const serve = (request: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): void => {
+      // Requests pipelined on one connection run one after another, so a GET
+      // sent after a PUT on the same socket sees it (responses are in order anyway).
+      const previous = this.connectionQueues.get(request.socket) ?? Promise.resolve();
+      const current = previous.then(() => this.serve(request, response, expectsContinue));
+      this.connectionQueues.set(request.socket, current.catch(() => undefined));
+      current.catch((error: unknown) => {
         options.logger.log('error', 'fatal: invariant broken while serving a request', {
           error: error instanceof Error ? (error.stack ?? error.message) : String(error),
         });
         process.exit(70);
       });
+    };
+    this.server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+      serve(request, response, false);
+    });
+    // Expect: 100-continue: the interim 100 goes out only when a handler starts
+    // reading the body, so an error known from the headers (no bucket, bad
+    // signature) is answered without the client sending the body first.
+    this.server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => {
+      serve(request, response, true);
     });
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -51,7 +67,12 @@ export class HttpServer {
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return;
       if (error.code === 'HPE_HEADER_OVERFLOW') {
-        socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(headerOverflowBody)}\r\nConnection: close\r\n\r\n${headerOverflowBody}`);
+        const requestId = randomBytes(8).toString('hex').toUpperCase();
+        const body = headerOverflowBody.replace('<RequestId>0</RequestId>', `<RequestId>${requestId}</RequestId>`);
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `x-amz-request-id: ${requestId}\r\nx-amz-id-2: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+        );
         return;
       }
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -80,8 +101,15 @@ export class HttpServer {
     await closed;
   }
 
-  private async serve(message: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const body = message as AsyncIterable<Uint8Array>;
+  private async serve(message: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): Promise<void> {
+    const body: AsyncIterable<Uint8Array> = expectsContinue
+      ? {
+          [Symbol.asyncIterator]: () => {
+            response.writeContinue();
+            return (message as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+          },
+        }
+      : message;
     const request: S3Request = {
       method: message.method ?? 'GET',
       rawUrl: message.url ?? '/',

@@ -4,9 +4,12 @@
 import type { Env } from '../io/env.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { MetaClient } from '../gateway/clients.js';
-import type { BucketRecord } from '../meta/records.js';
+import type { AclPermission, BucketRecord, VersionRecord } from '../meta/records.js';
+import { isAllowed } from './access.js';
+import type { Principal } from './access.js';
 import type { AuthResult } from './auth/sigv4.js';
 import { S3Error } from './errors.js';
+import { checkKey } from './request-target.js';
 import type { S3Request } from './http.js';
 import type { RequestTarget } from './request-target.js';
 import type { S3User, UserDirectory } from './users.js';
@@ -21,6 +24,8 @@ export interface S3Services {
   readonly objectBytesMax: number;
   /** Smallest multipart part but the last (S3: 5 MiB). */
   readonly partBytesMin: number;
+  /** The root user's access key: the only one the admin API accepts. */
+  readonly rootAccessKeyId: string;
 }
 
 export interface RequestContext {
@@ -29,7 +34,9 @@ export interface RequestContext {
   readonly target: RequestTarget;
   readonly requestId: string;
   readonly auth: AuthResult;
+  /** The account acting (for anonymous callers: a placeholder that owns nothing). */
   readonly user: S3User;
+  readonly principal: Principal;
   readonly nowMs: number;
 }
 
@@ -47,13 +54,33 @@ export function bucketName(context: RequestContext): string {
 export function objectKeyOf(context: RequestContext): string {
   const key = context.target.key;
   if (key === undefined) throw new S3Error('InvalidRequest', 'An object key is required');
+  checkKey(key);
   return key;
 }
 
-/** Loads the bucket and checks the caller may use it (owner only, for now). */
-export async function requireBucket(context: RequestContext, bucket = bucketName(context)): Promise<BucketRecord> {
+/**
+ * Loads the bucket and checks the caller holds `permission` on it: 'owner'
+ * for what only the owner may do, 'exists' where the object's own ACL decides.
+ */
+export async function requireBucket(
+  context: RequestContext,
+  permission: AclPermission | 'owner' | 'exists',
+  bucket = bucketName(context),
+): Promise<BucketRecord> {
   const record = await context.services.meta.getBucket(bucket);
   if (record === undefined) throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket });
-  if (record.owner !== context.user.canonicalId) throw new S3Error('AccessDenied');
+  if (permission === 'exists') return record;
+  const isOwner = context.principal.kind === 'user' && context.principal.id === record.owner;
+  if (permission === 'owner' ? !isOwner : !isAllowed(context.principal, record.owner, record.acl, permission)) throw new S3Error('AccessDenied');
   return record;
+}
+
+/** Checks the caller may act on an object (its ACL; its owner always may). */
+export function requireObjectPermission(context: RequestContext, version: VersionRecord, permission: AclPermission): void {
+  if (!isAllowed(context.principal, version.owner, version.acl, permission)) throw new S3Error('AccessDenied');
+}
+
+/** Refuses anonymous callers (operations that need an account). */
+export function requireAccount(context: RequestContext): void {
+  if (context.principal.kind === 'anonymous') throw new S3Error('AccessDenied', 'Anonymous access is not allowed for this operation');
 }

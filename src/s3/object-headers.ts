@@ -18,7 +18,12 @@ export interface ObjectMetadata {
   readonly userMetadata: Record<string, string>;
 }
 
+/** Storage classes S3 knows; every object here is stored (and reported) as STANDARD. */
+const storageClasses = new Set(['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER', 'DEEP_ARCHIVE', 'OUTPOSTS', 'GLACIER_IR', 'SNOW', 'EXPRESS_ONEZONE']);
+
 export function metadataFromHeaders(headers: HeaderMap): ObjectMetadata {
+  const storageClass = headers['x-amz-storage-class'];
+  if (storageClass !== undefined && !storageClasses.has(storageClass)) throw new S3Error('InvalidStorageClass', undefined, { StorageClassRequested: storageClass });
   const stored: Record<string, string> = {};
   for (const name of storedContentHeaders) {
     let value = headers[name];
@@ -77,6 +82,8 @@ export function objectResponseHeaders(
     ...version.headers,
   };
   for (const [name, value] of Object.entries(version.userMetadata)) headers[`x-amz-meta-${name}`] = value;
+  const tagCount = Object.keys(version.tags ?? {}).length;
+  if (tagCount > 0) headers['x-amz-tagging-count'] = String(tagCount);
   for (const [parameter, name] of Object.entries(responseOverrides)) {
     const value = query.get(parameter);
     if (value !== undefined) headers[name] = value;

@@ -73,4 +73,6 @@ export function isValidBucketName(name: string): boolean {
 
 export function checkKey(key: string): void {
   if (Buffer.byteLength(key, 'utf8') > keyBytesMax) throw new S3Error('KeyTooLongError');
+  // NUL separates a key from its version suffix in metadata keys; XML cannot carry it anyway.
+  if (key.includes('\u0000')) throw new S3Error('InvalidArgument', 'Object keys may not contain the NUL character', { ArgumentName: 'key' });
 }

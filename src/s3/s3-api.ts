@@ -16,6 +16,18 @@ import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets 
 import { getBucketVersioning, listObjectVersions, putBucketVersioning } from './handlers/versioning.js';
 import { copyObject } from './handlers/copy-object.js';
 import { getObjectAttributes } from './handlers/object-attributes.js';
+import {
+  deleteBucketTagging,
+  deleteObjectTagging,
+  getBucketAcl,
+  getBucketTagging,
+  getObjectAcl,
+  getObjectTagging,
+  putBucketAcl,
+  putBucketTagging,
+  putObjectAcl,
+  putObjectTagging,
+} from './handlers/acl-tagging.js';
 import { deleteObjects } from './handlers/delete-objects.js';
 import { listObjectsV1, listObjectsV2 } from './handlers/list-objects.js';
 import {
@@ -28,6 +40,9 @@ import {
 } from './handlers/multipart.js';
 import { deleteObject, getObject, headObject, putObject } from './handlers/objects.js';
 import { parseRequestTarget } from './request-target.js';
+import type { Principal } from './access.js';
+import { makeUser } from './users.js';
+import { adminPathPrefix, handleAdmin } from './admin-api.js';
 import type { RequestTarget } from './request-target.js';
 import { errorResponse } from './response.js';
 
@@ -40,11 +55,11 @@ type Handler = (context: RequestContext) => Promise<S3Response>;
 
 /** Subresources we know of but do not serve yet: a clear 501, never a wrong answer. */
 const unsupportedBucketSubresources = [
-  'acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption',
+  'policy', 'cors', 'lifecycle', 'website', 'logging', 'notification', 'replication', 'encryption',
   'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics',
   'inventory', 'intelligent-tiering', 'policyStatus',
 ] as const;
-const unsupportedObjectSubresources = ['acl', 'tagging', 'retention', 'legal-hold', 'restore', 'torrent', 'select'] as const;
+const unsupportedObjectSubresources = ['retention', 'legal-hold', 'restore', 'torrent', 'select'] as const;
 
 function unsupported(query: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
   return names.find((name) => query.has(name));
@@ -68,6 +83,8 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
     if (method === 'PUT' && query.has('versioning')) return putBucketVersioning;
     if (method === 'GET' && query.has('versions')) return listObjectVersions;
     if (method === 'GET' && query.has('uploads')) return listMultipartUploads;
+    const bucketAttribute = routeAttributes(method, query, { acl: [getBucketAcl, putBucketAcl], tagging: [getBucketTagging, putBucketTagging, deleteBucketTagging] });
+    if (bucketAttribute !== undefined) return bucketAttribute;
     if (subresource !== undefined || query.has('versioning')) return notImplemented(`Bucket subresource "${subresource ?? 'versioning'}"`);
     switch (method) {
       case 'PUT':
@@ -85,6 +102,8 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
   const subresource = unsupported(query, unsupportedObjectSubresources);
   if (subresource !== undefined) return notImplemented(`Object subresource "${subresource}"`);
   if (method === 'GET' && query.has('attributes')) return getObjectAttributes;
+  const objectAttribute = routeAttributes(method, query, { acl: [getObjectAcl, putObjectAcl], tagging: [getObjectTagging, putObjectTagging, deleteObjectTagging] });
+  if (objectAttribute !== undefined) return objectAttribute;
   const multipart = routeMultipart(method, query);
   if (multipart !== undefined) return multipart;
   switch (method) {
@@ -99,6 +118,21 @@ function route(method: string, target: RequestTarget, headers: S3Request['header
     default:
       throw new S3Error('MethodNotAllowed');
   }
+}
+
+/** ?acl and ?tagging: [GET, PUT, DELETE] handlers (ACLs cannot be deleted). */
+function routeAttributes(
+  method: string,
+  query: ReadonlyMap<string, string>,
+  handlers: { acl: [Handler, Handler]; tagging: [Handler, Handler, Handler] },
+): Handler | undefined {
+  const name = query.has('acl') ? 'acl' : query.has('tagging') ? 'tagging' : undefined;
+  if (name === undefined) return undefined;
+  const [get, put, remove] = handlers[name];
+  if (method === 'GET') return get;
+  if (method === 'PUT') return put;
+  if (method === 'DELETE' && remove !== undefined) return remove;
+  throw new S3Error('MethodNotAllowed');
 }
 
 function routeMultipart(method: string, query: ReadonlyMap<string, string>): Handler | undefined {
@@ -118,6 +152,9 @@ function routeMultipart(method: string, query: ReadonlyMap<string, string>): Han
   }
 }
 
+/** Stands in for the account of an unsigned request; owns nothing, holds no keys. */
+const anonymousUser = makeUser('', '', 'anonymous');
+
 export class S3Api {
   private readonly logger: Logger;
 
@@ -134,17 +171,26 @@ export class S3Api {
     let resource = request.rawUrl.split('?')[0] ?? '/';
     let response: S3Response;
     try {
+      if (request.rawUrl.startsWith(adminPathPrefix)) {
+        response = await handleAdmin(this.services, request, nowMs);
+        return this.withRequestIds(response, requestId, nowMs);
+      }
       const target = parseRequestTarget(request.rawUrl, request.headers.host, this.options.virtualHostSuffixes);
       resource = decodeResource(target);
       const handler = route(request.method, target, request.headers);
       const auth = authenticate(request, (accessKeyId) => this.services.users.byKey(accessKeyId), nowMs, { region: this.services.region });
-      if (auth.anonymous) throw new S3Error('AccessDenied', 'Anonymous access is not allowed');
-      const user = this.services.users.byKey(auth.accessKeyId);
+      // Anonymous callers get only what ACLs grant to AllUsers.
+      const user = auth.anonymous ? anonymousUser : this.services.users.byKey(auth.accessKeyId);
       if (user === undefined) throw new S3Error('InvalidAccessKeyId');
-      response = await handler({ services: this.services, request, target, requestId, auth, user, nowMs });
+      const principal: Principal = auth.anonymous ? { kind: 'anonymous' } : { kind: 'user', id: user.canonicalId };
+      response = await handler({ services: this.services, request, target, requestId, auth, user, principal, nowMs });
     } catch (error) {
       response = errorResponse(this.toS3Error(error, requestId, request), resource, requestId, request.method);
     }
+    return this.withRequestIds(response, requestId, nowMs);
+  }
+
+  private withRequestIds(response: S3Response, requestId: string, nowMs: number): S3Response {
     return {
       ...response,
       headers: { ...response.headers, 'x-amz-request-id': requestId, 'x-amz-id-2': requestId, date: httpDate(nowMs), server: 'Tessera' },

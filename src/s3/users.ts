@@ -16,11 +16,20 @@ export function makeUser(accessKeyId: string, secretAccessKey: string, displayNa
   return { accessKeyId, secretAccessKey, displayName, canonicalId };
 }
 
+/** Users that live elsewhere (access keys in metadata), looked up synchronously. */
+export interface UserSource {
+  byKey(accessKeyId: string): S3User | undefined;
+  byId(canonicalId: string): S3User | undefined;
+}
+
 export class UserDirectory {
   private readonly byAccessKey = new Map<string, S3User>();
   private readonly byCanonicalId = new Map<string, S3User>();
 
-  constructor(users: readonly S3User[]) {
+  constructor(
+    users: readonly S3User[],
+    private readonly source?: UserSource,
+  ) {
     for (const user of users) {
       this.byAccessKey.set(user.accessKeyId, user);
       this.byCanonicalId.set(user.canonicalId, user);
@@ -28,10 +37,10 @@ export class UserDirectory {
   }
 
   byKey(accessKeyId: string): S3User | undefined {
-    return this.byAccessKey.get(accessKeyId);
+    return this.byAccessKey.get(accessKeyId) ?? this.source?.byKey(accessKeyId);
   }
 
   byId(canonicalId: string): S3User | undefined {
-    return this.byCanonicalId.get(canonicalId);
+    return this.byCanonicalId.get(canonicalId) ?? this.source?.byId(canonicalId);
   }
 }

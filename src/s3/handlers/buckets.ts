@@ -4,7 +4,7 @@
 import { newBucketId } from '../../gateway/ids.js';
 import { assert } from '../../stdx/assert.js';
 import type { RequestContext } from '../context.js';
-import { bucketName, requireBucket } from '../context.js';
+import { bucketName, requireAccount, requireBucket } from '../context.js';
 import { S3Error } from '../errors.js';
 import { isoDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
@@ -12,10 +12,12 @@ import { isValidBucketName } from '../request-target.js';
 import { readBodyBytes } from '../request-body.js';
 import { emptyResponse, xmlResponse } from '../response.js';
 import { escapeXml, parseXml } from '../xml.js';
+import { aclFromHeaders } from '../access.js';
 
 const createBucketBodyBytesMax = 64 * 1024;
 
 export async function listBuckets(context: RequestContext): Promise<S3Response> {
+  requireAccount(context);
   const query = context.target.query;
   const prefix = query.get('prefix') ?? '';
   const token = query.get('continuation-token');
@@ -39,6 +41,7 @@ export async function listBuckets(context: RequestContext): Promise<S3Response> 
 }
 
 export async function createBucket(context: RequestContext): Promise<S3Response> {
+  requireAccount(context);
   const bucket = bucketName(context);
   if (!isValidBucketName(bucket)) throw new S3Error('InvalidBucketName', undefined, { BucketName: bucket });
   const body = await readBodyBytes(context, createBucketBodyBytesMax);
@@ -51,12 +54,14 @@ export async function createBucket(context: RequestContext): Promise<S3Response>
       throw new S3Error('InvalidLocationConstraint', `The ${constraint} location constraint is not valid for this endpoint (${context.services.region}).`);
     }
   }
+  const acl = aclFromHeaders(context.request.headers, context.user.canonicalId);
   const result = await context.services.meta.submit({
     type: 'create_bucket',
     bucket,
     bucketId: newBucketId(context.services.env.random),
     owner: context.user.canonicalId,
     region: context.services.region,
+    ...(acl === undefined ? {} : { acl }),
   });
   if (result.status === 'bucket_exists') {
     // AWS's us-east-1 answers 200 when you re-create your own bucket; other regions 409.
@@ -71,13 +76,13 @@ export async function createBucket(context: RequestContext): Promise<S3Response>
 }
 
 export async function headBucket(context: RequestContext): Promise<S3Response> {
-  await requireBucket(context);
+  await requireBucket(context, 'READ');
   return emptyResponse(200, { 'x-amz-bucket-region': context.services.region });
 }
 
 export async function deleteBucket(context: RequestContext): Promise<S3Response> {
   const bucket = bucketName(context);
-  await requireBucket(context, bucket);
+  await requireBucket(context, 'owner', bucket);
   const result = await context.services.meta.submit({ type: 'delete_bucket', bucket });
   if (result.status === 'bucket_not_empty') throw new S3Error('BucketNotEmpty', undefined, { BucketName: bucket });
   if (result.status === 'no_such_bucket') throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket });
@@ -86,7 +91,7 @@ export async function deleteBucket(context: RequestContext): Promise<S3Response>
 }
 
 export async function getBucketLocation(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'owner');
   // AWS answers an empty LocationConstraint for us-east-1.
   return locationResponse(bucket.region === 'us-east-1' ? '' : bucket.region);
 }

@@ -5,13 +5,14 @@
 
 import { checkReadConditions } from '../conditions.js';
 import type { RequestContext } from '../context.js';
-import { header, objectKeyOf, requireBucket } from '../context.js';
+import { header, objectKeyOf, requireBucket, requireObjectPermission } from '../context.js';
 import { S3Error } from '../errors.js';
 import { isoDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
 import { metadataFromHeaders } from '../object-headers.js';
-import { checkKey } from '../request-target.js';
 import { xmlResponse } from '../response.js';
+import { aclFromHeaders } from '../access.js';
+import { tagsFromHeader } from '../tags.js';
 import type { VersionRecord } from '../../meta/records.js';
 import { checkPutOutcome, versionHeaders, versionIdHeader, writeConditions } from './objects.js';
 import { s3VersionId } from '../../meta/records.js';
@@ -47,7 +48,7 @@ function parseCopySource(value: string): { bucket: string; key: string; versionI
 /** Resolves x-amz-copy-source to the source version, checking access and x-amz-copy-source-if-*. */
 export async function loadCopySource(context: RequestContext, copySource: string): Promise<VersionRecord> {
   const source = parseCopySource(copySource);
-  const sourceBucket = await requireBucket(context, source.bucket);
+  const sourceBucket = await requireBucket(context, 'exists', source.bucket);
   const meta = context.services.meta;
   const version =
     source.versionId === undefined ? await meta.getObject(sourceBucket.name, source.key) : await meta.getVersion(sourceBucket.name, source.key, source.versionId);
@@ -56,6 +57,7 @@ export async function loadCopySource(context: RequestContext, copySource: string
     throw new S3Error('NoSuchKey', undefined, { Key: source.key });
   }
   if (version.state === 'DELETE_MARKER') throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
+  requireObjectPermission(context, version, 'READ');
   checkReadConditions(
     version,
     {
@@ -73,9 +75,8 @@ export async function loadCopySource(context: RequestContext, copySource: string
 }
 
 export async function copyObject(context: RequestContext): Promise<S3Response> {
-  const destination = await requireBucket(context);
+  const destination = await requireBucket(context, 'WRITE');
   const key = objectKeyOf(context);
-  checkKey(key);
   const copySource = header(context, 'x-amz-copy-source')!;
   const version = await loadCopySource(context, copySource);
   const source = parseCopySource(copySource);
@@ -92,11 +93,17 @@ export async function copyObject(context: RequestContext): Promise<S3Response> {
       ? metadataFromHeaders(context.request.headers)
       : { contentType: version.contentType, headers: { ...version.headers }, userMetadata: { ...version.userMetadata } };
   const conditions = writeConditions(context);
+  const acl = aclFromHeaders(context.request.headers, destination.owner);
+  const taggingDirective = (header(context, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
+  if (taggingDirective !== 'COPY' && taggingDirective !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown tagging directive.');
+  const tags = taggingDirective === 'REPLACE' ? tagsFromHeader(header(context, 'x-amz-tagging')) : version.tags;
   const outcome = await context.services.gateway.putObject({
     bucket: destination.name,
     key,
     owner: context.user.canonicalId,
     ...metadata,
+    ...(acl === undefined ? {} : { acl }),
+    ...(tags === undefined ? {} : { tags }),
     body: context.services.gateway.readObject(version),
     ...(conditions === undefined ? {} : { conditions }),
     checksums: () => ({ ...version.checksums }),

@@ -39,13 +39,14 @@ function parseKeys(body: Uint8Array): { keys: DeleteTarget[]; quiet: boolean } {
 }
 
 export async function deleteObjects(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'WRITE');
   const { keys, quiet } = parseKeys(await readBodyBytes(context, deleteBodyBytesMax));
   const meta = context.services.meta;
   const { env } = context.services;
   const results = await Promise.all(
     keys.map(async ({ key, versionId }) => {
       if (Buffer.byteLength(key) > keyBytesMax) return { key, error: 'KeyTooLongError' };
+      if (key.includes('\u0000')) return { key, error: 'InvalidArgument' };
       if (versionId !== undefined && versionId !== 'null' && !/^[0-9a-f]{28}$/.test(versionId)) return { key, versionId, error: 'NoSuchVersion' };
       const result = await meta.submit({
         type: 'delete_object',

@@ -35,7 +35,7 @@ interface ListPage {
 }
 
 async function listPage(context: RequestContext, after: string | undefined): Promise<ListPage> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'READ');
   const prefix = context.target.query.get('prefix') ?? '';
   const delimiter = context.target.query.get('delimiter');
   const maxKeys = maxKeysOf(context);

@@ -15,10 +15,11 @@ import { S3Error } from '../errors.js';
 import { isoDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
 import { metadataFromHeaders } from '../object-headers.js';
-import { checkKey } from '../request-target.js';
 import { prepareBody, readBodyBytes } from '../request-body.js';
 import { emptyResponse, xmlResponse } from '../response.js';
 import { parseXml } from '../xml.js';
+import { aclFromHeaders } from '../access.js';
+import { tagsFromHeader } from '../tags.js';
 import { checksumHeaderName, createChecksum, parseChecksumAlgorithm } from '../checksums.js';
 import type { ChecksumAlgorithm } from '../checksums.js';
 import { combineCrc, crc32Spec, crc32cSpec, crc64NvmeSpec } from '../../stdx/crc-combine.js';
@@ -69,8 +70,8 @@ function partNumberOf(context: RequestContext): number {
   return Number(text);
 }
 
-async function requireUpload(context: RequestContext): Promise<UploadRecord> {
-  const bucket = await requireBucket(context);
+async function requireUpload(context: RequestContext, permission: 'READ' | 'WRITE'): Promise<UploadRecord> {
+  const bucket = await requireBucket(context, permission);
   const key = objectKeyOf(context);
   const uploadId = context.target.query.get('uploadId') ?? '';
   const upload = await context.services.meta.getUpload(bucket.name, key, uploadId);
@@ -83,13 +84,16 @@ function owner(context: RequestContext, canonicalId: string): XmlNode {
 }
 
 export async function createMultipartUpload(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'WRITE');
   const key = objectKeyOf(context);
-  checkKey(key);
   const metadata = metadataFromHeaders(context.request.headers);
   const checksumAlgorithm = header(context, 'x-amz-checksum-algorithm');
   const checksumType = checksumTypeOf(context, checksumAlgorithm);
+  const acl = aclFromHeaders(context.request.headers, bucket.owner);
+  const tags = tagsFromHeader(header(context, 'x-amz-tagging'));
   const upload: UploadRecord = {
+    ...(acl === undefined ? {} : { acl }),
+    ...(tags === undefined ? {} : { tags }),
     format: recordFormatVersion,
     bucket: bucket.name,
     key,
@@ -110,7 +114,7 @@ export async function createMultipartUpload(context: RequestContext): Promise<S3
 
 export async function uploadPart(context: RequestContext): Promise<S3Response> {
   const partNumber = partNumberOf(context);
-  const upload = await requireUpload(context);
+  const upload = await requireUpload(context, 'WRITE');
   const copySource = header(context, 'x-amz-copy-source');
   if (copySource !== undefined) return uploadPartCopy(context, upload, partNumber, copySource);
   if (header(context, 'content-length') === undefined && !context.auth.payload.kind.startsWith('streaming')) {
@@ -253,7 +257,7 @@ async function compositeChecksum(
 }
 
 export async function completeMultipartUpload(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'WRITE');
   const key = objectKeyOf(context);
   const uploadId = context.target.query.get('uploadId') ?? '';
   // A missing upload may be one that this very part list already completed:
@@ -293,7 +297,7 @@ export async function completeMultipartUpload(context: RequestContext): Promise<
 }
 
 export async function abortMultipartUpload(context: RequestContext): Promise<S3Response> {
-  const upload = await requireUpload(context);
+  const upload = await requireUpload(context, 'WRITE');
   const result = await context.services.meta.submit({ type: 'abort_upload', bucket: upload.bucket, key: upload.key, uploadId: upload.uploadId });
   if (result.status === 'no_such_upload') throw new S3Error('NoSuchUpload', undefined, { UploadId: upload.uploadId });
   context.services.gateway.notifyGarbage();
@@ -308,7 +312,7 @@ function boundedInteger(context: RequestContext, name: string, fallback: number,
 }
 
 export async function listParts(context: RequestContext): Promise<S3Response> {
-  const upload = await requireUpload(context);
+  const upload = await requireUpload(context, 'READ');
   const marker = boundedInteger(context, 'part-number-marker', 0, uploadPartsMax);
   const maxParts = boundedInteger(context, 'max-parts', 1000, 1000);
   const all = (await context.services.meta.listParts(upload.uploadId)).filter((record) => record.part.partNumber > marker);
@@ -335,7 +339,7 @@ export async function listParts(context: RequestContext): Promise<S3Response> {
 }
 
 export async function listMultipartUploads(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'READ');
   const query = context.target.query;
   const prefix = query.get('prefix') ?? '';
   const delimiter = query.get('delimiter') ?? '';

@@ -5,7 +5,7 @@
 import type { PartRecord, VersionRecord } from '../../meta/records.js';
 import { checksumAlgorithms } from '../checksums.js';
 import type { RequestContext } from '../context.js';
-import { header, objectKeyOf, requireBucket } from '../context.js';
+import { header, objectKeyOf, requireBucket, requireObjectPermission } from '../context.js';
 import { S3Error } from '../errors.js';
 import { httpDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
@@ -63,7 +63,7 @@ function objectParts(context: RequestContext, parts: readonly PartRecord[]): Xml
 
 export async function getObjectAttributes(context: RequestContext): Promise<S3Response> {
   const attributes = requestedAttributes(context);
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
   const meta = context.services.meta;
@@ -73,6 +73,7 @@ export async function getObjectAttributes(context: RequestContext): Promise<S3Re
     throw versionId === undefined ? new S3Error('NoSuchKey', undefined, { Key: key }) : new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
   }
   if (version.state === 'DELETE_MARKER') throw new S3Error('MethodNotAllowed', undefined, {}, { headers: { 'x-amz-delete-marker': 'true', ...versionIdHeader(version) } });
+  requireObjectPermission(context, version, 'READ');
   const isMultipart = version.etag.includes('-');
   const response = xmlResponse('GetObjectAttributesResponse', {
     ETag: attributes.has('ETag') ? version.etag.replace(/^"(.*)"$/, '$1') : undefined,

@@ -10,13 +10,14 @@ import { assert } from '../../stdx/assert.js';
 import { checksumHeaderName, parseChecksumAlgorithm } from '../checksums.js';
 import { checkReadConditions } from '../conditions.js';
 import type { RequestContext } from '../context.js';
-import { header, objectKeyOf, requireBucket } from '../context.js';
+import { header, objectKeyOf, requireBucket, requireObjectPermission } from '../context.js';
 import { S3Error } from '../errors.js';
 import type { S3Response } from '../http.js';
 import { metadataFromHeaders, objectResponseHeaders } from '../object-headers.js';
 import { parseRange } from '../range.js';
+import { aclFromHeaders } from '../access.js';
+import { tagsFromHeader } from '../tags.js';
 import type { ByteRange } from '../range.js';
-import { checkKey } from '../request-target.js';
 import { prepareBody } from '../request-body.js';
 import { emptyResponse } from '../response.js';
 
@@ -63,9 +64,8 @@ export function versionHeaders(version: Pick<VersionRecord, 'etag' | 'checksums'
 }
 
 export async function putObject(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'WRITE');
   const key = objectKeyOf(context);
-  checkKey(key);
   const isChunked = context.auth.payload.kind.startsWith('streaming');
   if (!isChunked && header(context, 'content-length') === undefined && header(context, 'transfer-encoding') === undefined) {
     throw new S3Error('MissingContentLength');
@@ -73,12 +73,16 @@ export async function putObject(context: RequestContext): Promise<S3Response> {
   const metadata = metadataFromHeaders(context.request.headers);
   const md5 = contentMd5(context);
   const conditions = writeConditions(context);
+  const acl = aclFromHeaders(context.request.headers, bucket.owner);
+  const tags = tagsFromHeader(header(context, 'x-amz-tagging'));
   const body = prepareBody(context, context.services.objectBytesMax);
   const outcome = await context.services.gateway.putObject({
     bucket: bucket.name,
     key,
     owner: context.user.canonicalId,
     ...metadata,
+    ...(acl === undefined ? {} : { acl }),
+    ...(tags === undefined ? {} : { tags }),
     body: body.data,
     ...(conditions === undefined ? {} : { conditions }),
     ...(md5 === undefined ? {} : { contentMd5: md5 }),
@@ -110,7 +114,7 @@ export function versionIdHeader(version: VersionRecord, options: { forWrite?: bo
 
 /** Loads what GET/HEAD read: the current version, or the one named by versionId. */
 async function loadForRead(context: RequestContext): Promise<VersionRecord> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
   const meta = context.services.meta;
@@ -127,6 +131,7 @@ async function loadForRead(context: RequestContext): Promise<VersionRecord> {
     });
   }
   assert(version.state === 'COMMITTED', 'readers only see committed versions');
+  requireObjectPermission(context, version, 'READ');
   checkReadConditions(version, {
     ifMatch: header(context, 'if-match'),
     ifNoneMatch: header(context, 'if-none-match'),
@@ -197,7 +202,7 @@ export async function getObject(context: RequestContext): Promise<S3Response> {
 }
 
 export async function deleteObject(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'WRITE');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
   const conditions = header(context, 'if-match') === undefined ? undefined : { ifMatch: header(context, 'if-match')!.trim() };

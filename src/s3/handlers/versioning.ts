@@ -20,7 +20,7 @@ const versioningBodyBytesMax = 64 * 1024;
 const listVersionsMax = 1000;
 
 export async function putBucketVersioning(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'owner');
   const document = parseXml(await readBodyBytes(context, versioningBodyBytesMax)).VersioningConfiguration;
   if (typeof document !== 'object' || document === null) throw new S3Error('MalformedXML');
   const status = (document as { Status?: unknown }).Status;
@@ -32,7 +32,7 @@ export async function putBucketVersioning(context: RequestContext): Promise<S3Re
 }
 
 export async function getBucketVersioning(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'owner');
   return xmlResponse('VersioningConfiguration', { Status: bucket.versioning });
 }
 
@@ -82,22 +82,30 @@ async function versionedPage(
   const entries: { version: VersionRecord; isLatest: boolean }[] = [];
   const commonPrefixes: string[] = [];
   const full = (): boolean => entries.length + commonPrefixes.length >= query.maxKeys;
-  // Where to resume: past every version of `key`, or only through `throughVersion`.
-  let resume: { key: string; throughVersion?: string } | undefined =
-    query.keyMarker === '' ? undefined : { key: query.keyMarker, ...(query.versionIdMarker === '' ? {} : { throughVersion: query.versionIdMarker }) };
-  let position: { startKey?: string; afterPrefix?: string } = resume === undefined ? {} : { startKey: resume.key };
+  const meta = context.services.meta;
+  // Resume strictly after one stored entry (the version-id-marker), or past
+  // every version of the key-marker; then always after the last entry read.
+  type Position = { startKey?: string; afterPrefix?: string; afterVersion?: { key: string; sequence: number } };
+  let position: Position = {};
+  let skipKey: string | undefined;
   let previousKey: string | undefined;
+  if (query.keyMarker !== '') {
+    const marker = query.versionIdMarker === '' ? undefined : await meta.getVersion(bucket, query.keyMarker, query.versionIdMarker);
+    if (marker?.sequence !== undefined) {
+      position = { afterVersion: { key: marker.key, sequence: marker.sequence } };
+      previousKey = marker.key;
+    } else {
+      position = { startKey: query.keyMarker };
+      skipKey = query.keyMarker;
+    }
+  }
   for (;;) {
-    const batch = await context.services.meta.listVersions(bucket, { prefix: query.prefix, ...position, limit: listVersionsMax });
-    let jumped = false;
+    const batch = await meta.listVersions(bucket, { prefix: query.prefix, ...position, limit: listVersionsMax });
+    let next: Position | undefined;
     for (const version of batch) {
-      if (resume !== undefined && version.key === resume.key) {
-        previousKey = version.key;
-        if (resume.throughVersion !== undefined && s3VersionId(version) === resume.throughVersion) resume = { key: resume.key, throughVersion: '' };
-        else if (resume.throughVersion === '') resume = undefined;
-        if (resume !== undefined) continue;
-      }
-      resume = undefined;
+      next = { afterVersion: { key: version.key, sequence: version.sequence! } };
+      if (skipKey !== undefined && version.key === skipKey) continue;
+      skipKey = undefined;
       const at = query.delimiter === '' ? -1 : version.key.indexOf(query.delimiter, query.prefix.length);
       if (at >= 0) {
         const commonPrefix = version.key.slice(0, at + query.delimiter.length);
@@ -106,24 +114,21 @@ async function versionedPage(
           if (full()) return { entries, commonPrefixes, truncated: true };
           commonPrefixes.push(commonPrefix);
         }
-        position = { afterPrefix: commonPrefix };
-        jumped = true;
+        next = { afterPrefix: commonPrefix };
         break;
       }
       if (full()) return { entries, commonPrefixes, truncated: true };
       entries.push({ version, isLatest: version.key !== previousKey });
       previousKey = version.key;
     }
-    if (jumped) continue;
-    if (batch.length < listVersionsMax) return { entries, commonPrefixes, truncated: false };
-    const last = batch.at(-1)!;
-    position = { startKey: last.key };
-    resume = { key: last.key, throughVersion: s3VersionId(last) };
+    if (next === undefined || (batch.length < listVersionsMax && next.afterPrefix === undefined)) return { entries, commonPrefixes, truncated: false };
+    assert(JSON.stringify(next) !== JSON.stringify(position), 'ListObjectVersions makes progress');
+    position = next;
   }
 }
 
 export async function listObjectVersions(context: RequestContext): Promise<S3Response> {
-  const bucket = await requireBucket(context);
+  const bucket = await requireBucket(context, 'READ');
   const query = context.target.query;
   const prefix = query.get('prefix') ?? '';
   const delimiter = query.get('delimiter') ?? '';
@@ -132,8 +137,13 @@ export async function listObjectVersions(context: RequestContext): Promise<S3Res
   const maxText = query.get('max-keys');
   if (maxText !== undefined && !/^\d+$/.test(maxText)) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer', { ArgumentName: 'max-keys' });
   const maxKeys = Math.min(maxText === undefined ? 1000 : Number(maxText), 1000);
+  if (versionIdMarker !== '' && keyMarker === '') {
+    throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker' });
+  }
   const page =
-    bucket.versioning === undefined
+    maxKeys === 0
+      ? { entries: [], commonPrefixes: [], truncated: false }
+      : bucket.versioning === undefined
       ? await unversionedPage(context, bucket.name, prefix, delimiter, keyMarker, maxKeys)
       : await versionedPage(context, bucket.name, { prefix, delimiter, keyMarker, versionIdMarker, maxKeys });
   const last = page.entries.at(-1);
