@@ -8,6 +8,8 @@ import { MetaBusyError } from '../meta/meta-service.js';
 import { AssertionError } from '../stdx/assert.js';
 import { bytesToHex } from '../stdx/bytes.js';
 import { authenticate } from './auth/sigv4.js';
+import type { AuthResult } from './auth/sigv4.js';
+import { authenticatePresignedV2, isPresignedV2 } from './auth/sigv2.js';
 import type { RequestContext, S3Services } from './context.js';
 import { S3Error, isS3Error } from './errors.js';
 import { httpDate } from './http-dates.js';
@@ -42,6 +44,7 @@ import { deleteObject, getObject, headObject, putObject } from './handlers/objec
 import { parseRequestTarget } from './request-target.js';
 import type { Principal } from './access.js';
 import { makeUser } from './users.js';
+import type { S3User } from './users.js';
 import { adminPathPrefix, handleAdmin } from './admin-api.js';
 import type { RequestTarget } from './request-target.js';
 import { errorResponse } from './response.js';
@@ -71,6 +74,11 @@ function notImplemented(what: string): Handler {
 
 function route(method: string, target: RequestTarget, headers: S3Request['headers']): Handler {
   const query = target.query;
+  if (method === 'OPTIONS') {
+    // CORS preflight: there is no CORS configuration yet, so no origin is allowed.
+    if (headers.origin === undefined) throw new S3Error('InvalidRequest', 'Insufficient information. Origin request header needed.');
+    throw new S3Error('AccessDenied', 'CORSResponse: This CORS request is not allowed.');
+  }
   if (target.bucket === undefined) {
     if (method === 'GET') return listBuckets;
     throw new S3Error('MethodNotAllowed');
@@ -152,6 +160,11 @@ function routeMultipart(method: string, query: ReadonlyMap<string, string>): Han
   }
 }
 
+/** A SigV2 presigned request: signed, with an unsigned payload (no chunked bodies). */
+function presignedV2Result(accessKeyId: string): AuthResult {
+  return { anonymous: false, accessKeyId, signingKey: Buffer.alloc(0), seedSignature: '', amzDate: '', scope: '', region: '', presigned: true, payload: { kind: 'unsigned' } };
+}
+
 /** Stands in for the account of an unsigned request; owns nothing, holds no keys. */
 const anonymousUser = makeUser('', '', 'anonymous');
 
@@ -178,7 +191,11 @@ export class S3Api {
       const target = parseRequestTarget(request.rawUrl, request.headers.host, this.options.virtualHostSuffixes);
       resource = decodeResource(target);
       const handler = route(request.method, target, request.headers);
-      const auth = authenticate(request, (accessKeyId) => this.services.users.byKey(accessKeyId), nowMs, { region: this.services.region });
+      const lookup = (accessKeyId: string): S3User | undefined => this.services.users.byKey(accessKeyId);
+      const auth: AuthResult =
+        request.headers.authorization === undefined && isPresignedV2(target.query)
+          ? presignedV2Result(authenticatePresignedV2(request, lookup, nowMs))
+          : authenticate(request, lookup, nowMs, { region: this.services.region });
       // Anonymous callers get only what ACLs grant to AllUsers.
       const user = auth.anonymous ? anonymousUser : this.services.users.byKey(auth.accessKeyId);
       if (user === undefined) throw new S3Error('InvalidAccessKeyId');
