@@ -21,11 +21,14 @@ const stride = blockSizeBytes + 4;
 
 let root: string;
 let nextRoot = 0;
+/** Stores that may hold cached handles: closed at the end, not left to the garbage collector. */
+const openedStores: FragmentStore[] = [];
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'tessera-blob-'));
 });
-after(() => {
+after(async () => {
+  for (const store of openedStores) await store.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -36,6 +39,7 @@ function drivePaths(): [string, string] {
 
 async function openStore(paths: readonly string[], disk: Disk = new NodeDisk()): Promise<FragmentStore> {
   const store = new FragmentStore({ disk, drives: paths.map((path, id) => ({ id, path })) });
+  openedStores.push(store);
   await store.init();
   return store;
 }
@@ -305,5 +309,160 @@ describe('FragmentStore: disk failures', () => {
     disk.failing = 'read';
     await rejectsWith(store.readBlocks(0, 'yz-failing', 0, 1), 'io', /injected read failure/);
     assert.deepEqual(await store.readBlocks(0, 'yz-failing', 0, 1), [block(0)]);
+  });
+});
+
+/** NodeDisk that counts what reads cost, and can hold reads at a gate. */
+class CountingDisk extends NodeDisk {
+  opens = 0;
+  closes = 0;
+  sizes = 0;
+  reads = 0;
+  /** While set, every read waits for it first. */
+  gate: Promise<void> | undefined;
+
+  override async open(path: string, mode: 'read' | 'create' | 'write'): Promise<DiskFile> {
+    const file = await super.open(path, mode);
+    if (mode !== 'read') return file;
+    this.opens++;
+    return {
+      read: async (...args) => {
+        this.reads++;
+        if (this.gate !== undefined) await this.gate;
+        return file.read(...args);
+      },
+      write: (...args) => file.write(...args),
+      writev: (...args) => file.writev(...args),
+      sync: () => file.sync(),
+      sizeBytes: () => {
+        this.sizes++;
+        return file.sizeBytes();
+      },
+      truncate: (size) => file.truncate(size),
+      close: () => {
+        this.closes++;
+        return file.close();
+      },
+    };
+  }
+}
+
+async function cachingStore(openFragmentsMax?: number): Promise<{ store: FragmentStore; disk: CountingDisk; d0: string }> {
+  const [d0, d1] = drivePaths();
+  const disk = new CountingDisk();
+  const store = new FragmentStore({ disk, drives: [{ id: 0, path: d0 }, { id: 1, path: d1 }], ...(openFragmentsMax === undefined ? {} : { openFragmentsMax }) });
+  openedStores.push(store);
+  await store.init();
+  return { store, disk, d0 };
+}
+
+describe('FragmentStore: open-handle cache', () => {
+  it('opens, sizes and reads the header of a fragment once for many reads (one per window)', async () => {
+    const { store, disk } = await cachingStore();
+    const blocks = Array.from({ length: 8 }, (_, index) => block(index));
+    await writeFragment(store, 'ca-windows', blocks);
+    for (let first = 0; first < 8; first += 2) assert.deepEqual(await store.readBlocks(0, 'ca-windows', first, 2), blocks.slice(first, first + 2));
+    assert.deepEqual({ opens: disk.opens, sizes: disk.sizes, reads: disk.reads, closes: disk.closes }, { opens: 1, sizes: 1, reads: 1 + 4, closes: 0 });
+    assert.equal(store.openFragmentCount, 1);
+    await store.close();
+    assert.equal(disk.closes, 1);
+    assert.equal(store.openFragmentCount, 0);
+  });
+
+  it('concurrent reads of an uncached fragment share one open', async () => {
+    const { store, disk } = await cachingStore();
+    await writeFragment(store, 'cb-concurrent', [block(0), block(1)]);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, index) => store.readBlocks(0, 'cb-concurrent', index % 2, 1)));
+    results.forEach((result, index) => {
+      assert.deepEqual(result, [block(index % 2)]);
+    });
+    assert.equal(disk.opens, 1);
+    await store.close();
+  });
+
+  it('evicts the least recently used handle past openFragmentsMax, and closes it', async () => {
+    const { store, disk } = await cachingStore(2);
+    for (const id of ['cc-evict-a', 'cc-evict-b', 'cc-evict-c']) await writeFragment(store, id, [block(0)]);
+    await store.readBlocks(0, 'cc-evict-a', 0, 1);
+    await store.readBlocks(0, 'cc-evict-b', 0, 1);
+    await store.readBlocks(0, 'cc-evict-a', 0, 1); // a is now the most recent
+    assert.deepEqual({ opens: disk.opens, closes: disk.closes }, { opens: 2, closes: 0 });
+    await store.readBlocks(0, 'cc-evict-c', 0, 1); // evicts b
+    assert.deepEqual({ opens: disk.opens, closes: disk.closes }, { opens: 3, closes: 1 });
+    assert.equal(store.openFragmentCount, 2);
+    await store.readBlocks(0, 'cc-evict-a', 0, 1);
+    assert.equal(disk.opens, 3, 'a stayed cached');
+    await store.readBlocks(0, 'cc-evict-b', 0, 1);
+    assert.deepEqual({ opens: disk.opens, closes: disk.closes }, { opens: 4, closes: 2 });
+    await store.close();
+    assert.equal(disk.closes, disk.opens);
+  });
+
+  it('openFragmentsMax 0 closes every handle after its read', async () => {
+    const { store, disk } = await cachingStore(0);
+    await writeFragment(store, 'cd-no-cache', [block(0)]);
+    for (let round = 0; round < 3; round++) assert.deepEqual(await store.readBlocks(0, 'cd-no-cache', 0, 1), [block(0)]);
+    assert.deepEqual({ opens: disk.opens, closes: disk.closes, cached: store.openFragmentCount }, { opens: 3, closes: 3, cached: 0 });
+  });
+
+  it('delete while cached: the handle is closed and later reads are not_found', async () => {
+    const { store, disk } = await cachingStore();
+    await writeFragment(store, 'ce-deleted', [block(0)]);
+    await store.readBlocks(0, 'ce-deleted', 0, 1);
+    assert.equal(await store.delete(0, 'ce-deleted'), true);
+    assert.equal(disk.closes, 1);
+    assert.equal(store.openFragmentCount, 0);
+    await rejectsWith(store.readBlocks(0, 'ce-deleted', 0, 1), 'not_found');
+    await store.close();
+    assert.equal(disk.closes, disk.opens);
+  });
+
+  it('delete during a read: that read completes on its handle, which closes after it; later reads are not_found', async () => {
+    const { store, disk } = await cachingStore();
+    await writeFragment(store, 'cf-racing', [block(0), block(1)]);
+    await store.readBlocks(0, 'cf-racing', 0, 1);
+    let open: () => void = () => undefined;
+    disk.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const reading = store.readBlocks(0, 'cf-racing', 1, 1);
+    assert.equal(await store.delete(0, 'cf-racing'), true);
+    assert.equal(disk.closes, 0, 'the read in progress still holds the handle');
+    disk.gate = undefined;
+    open();
+    assert.deepEqual(await reading, [block(1)]);
+    assert.equal(disk.closes, 1);
+    await rejectsWith(store.readBlocks(0, 'cf-racing', 0, 1), 'not_found');
+  });
+
+  it('a fragment published again under the same id is read anew, not from the stale handle', async () => {
+    const { store } = await cachingStore();
+    await writeFragment(store, 'cg-republished', [block(0)]);
+    assert.deepEqual(await store.readBlocks(0, 'cg-republished', 0, 1), [block(0)]);
+    await writeFragment(store, 'cg-republished', [block(5), block(6)]);
+    assert.deepEqual(await store.readBlocks(0, 'cg-republished', 0, 2), [block(5), block(6)]);
+    await store.close();
+  });
+
+  it('a failed read drops the handle: the next read opens and checks the file again', async () => {
+    const { store, disk, d0 } = await cachingStore();
+    await writeFragment(store, 'ch-healed', [block(0), block(1)]);
+    await store.readBlocks(0, 'ch-healed', 0, 1);
+    flipByte(fragmentFile(d0, 'ch-healed'), fragmentHeaderBytes + stride + 3);
+    await rejectsWith(store.readBlocks(0, 'ch-healed', 1, 1), 'corrupt', /block 1 checksum mismatch/);
+    assert.deepEqual({ opens: disk.opens, closes: disk.closes }, { opens: 1, closes: 1 });
+    flipByte(fragmentFile(d0, 'ch-healed'), fragmentHeaderBytes + stride + 3);
+    assert.deepEqual(await store.readBlocks(0, 'ch-healed', 1, 1), [block(1)]);
+    assert.equal(disk.opens, 2);
+    await store.close();
+  });
+
+  it('a missing fragment is not cached: it is found once written', async () => {
+    const { store } = await cachingStore();
+    await rejectsWith(store.readBlocks(0, 'ci-later', 0, 1), 'not_found');
+    assert.equal(store.openFragmentCount, 0);
+    await writeFragment(store, 'ci-later', [block(2)]);
+    assert.deepEqual(await store.readBlocks(0, 'ci-later', 0, 1), [block(2)]);
+    await store.close();
   });
 });

@@ -7,8 +7,14 @@
 // sees half a fragment; every read checks the header and each block's CRC32C
 // and throws rather than return bad bytes.
 //
-// Reads go through openFragment/closeFragment: an open file with its decoded
-// header and layout. A cache of open handles would slot in there.
+// Reads go through a bounded LRU cache of open fragments (file handle, decoded
+// header, block count, size), so a GET, which reads each shard in windows of 4
+// stripes, pays open + fstat + header read + close once per fragment instead
+// of once per window. Fragments never change once published, so a cached
+// handle stays right until the fragment is deleted or published again under
+// the same id: delete() and a writer's finish() drop the entry. A read that
+// fails drops it too, so the next read re-opens and re-checks from scratch.
+// An evicted handle is closed once the reads using it are done.
 
 import posix from 'node:path/posix';
 import { DiskError } from '../io/disk.js';
@@ -36,6 +42,9 @@ import { FragmentWriter } from './fragment-writer.js';
 export const fragmentWritersMax = 4096;
 /** Largest span one readBlocks call may read (one buffer); above one max block. */
 export const readSpanBytesMax = 64 * 1024 * 1024;
+/** Open fragments kept between reads by default; each holds one file descriptor. */
+export const openFragmentsMaxDefault = 256;
+const openFragmentsLimit = 65536;
 /** Prefix folders per drive: two characters of [0-9a-z-]. */
 const prefixFoldersMax = 37 * 37;
 /** Temp names tried before giving up (only collides with unswept debris). */
@@ -50,6 +59,8 @@ export interface FragmentStoreOptions {
   readonly disk: Disk;
   readonly drives: readonly DriveFolder[];
   readonly logger?: Logger;
+  /** Open fragments kept between reads (LRU); 0 closes each after its read. Default openFragmentsMaxDefault. */
+  readonly openFragmentsMax?: number;
 }
 
 export interface DriveStat {
@@ -66,13 +77,25 @@ interface Drive {
   readonly durablePrefixes: Set<string>;
 }
 
-/** An open fragment with its verified header and layout: what a handle cache would hold. */
+/** An open fragment with its verified header and layout: what the handle cache holds. */
 interface OpenFragment {
   readonly file: DiskFile;
   readonly label: string;
   readonly header: FragmentHeader;
   readonly blockCount: number;
   readonly fileSizeBytes: number;
+}
+
+/** One entry of the handle cache: a fragment being opened or open, and the reads using it. */
+interface CachedFragment {
+  readonly key: string;
+  readonly opening: Promise<OpenFragment>;
+  /** Set once `opening` has resolved. */
+  fragment: OpenFragment | undefined;
+  /** Reads holding the entry; an evicted entry is closed when this drops to 0. */
+  users: number;
+  /** Out of the cache (LRU, delete, publish, failed read): no new read may take it. */
+  evicted: boolean;
 }
 
 export class FragmentStore {
@@ -82,11 +105,21 @@ export class FragmentStore {
   /** Temp files of live writers, which a sweep must not remove. */
   private readonly liveTemporaryPaths = new Set<string>();
   private temporarySequence = 0;
+  private readonly openFragmentsMax: number;
+  /** `<drive id>/<fragment id>` → entry, least recently used first (Map order). */
+  private readonly openFragments = new Map<string, CachedFragment>();
+  /** Closes of evicted handles still running; close() waits for them. */
+  private readonly pendingCloses = new Set<Promise<void>>();
 
   constructor(options: FragmentStoreOptions) {
     assert(options.drives.length >= 1, 'FragmentStore needs at least one drive');
     this.disk = options.disk;
     this.logger = options.logger ?? silentLogger;
+    this.openFragmentsMax = options.openFragmentsMax ?? openFragmentsMaxDefault;
+    assert(
+      Number.isSafeInteger(this.openFragmentsMax) && this.openFragmentsMax >= 0 && this.openFragmentsMax <= openFragmentsLimit,
+      `openFragmentsMax ${this.openFragmentsMax} must be in 0..${openFragmentsLimit}`,
+    );
     for (const { id, path } of options.drives) {
       assert(Number.isSafeInteger(id) && id >= 0, `Bad drive id ${id}`);
       assert(!this.drives.has(id), `Drive id ${id} listed twice`);
@@ -160,7 +193,11 @@ export class FragmentStore {
       finalPath: posix.join(finalDirectory, fragmentId),
       finalDirectory,
       label,
-      release: () => this.liveTemporaryPaths.delete(temporaryPath),
+      release: () => {
+        this.liveTemporaryPaths.delete(temporaryPath);
+        // Published (or abandoned): a handle cached for an earlier fragment of this id is stale.
+        this.evict(drive, fragmentId);
+      },
     });
   }
 
@@ -204,12 +241,89 @@ export class FragmentStore {
     assertFragmentId(fragmentId);
     assert(Number.isSafeInteger(firstBlock) && firstBlock >= 0, `Bad first block ${firstBlock}`);
     assert(Number.isSafeInteger(blockCount) && blockCount >= 1, `Bad block count ${blockCount}`);
-    const fragment = await this.openFragment(drive, fragmentId);
+    const entry = this.acquire(drive, fragmentId);
     try {
+      const fragment = await entry.opening;
       return await this.readSpan(fragment, firstBlock, blockCount);
+    } catch (error) {
+      this.evictEntry(entry);
+      throw error;
     } finally {
-      await closeReadOnly(fragment.file);
+      this.release(entry);
     }
+  }
+
+  /** The cached entry for a fragment, opening it on a miss; the caller must release() it. */
+  private acquire(drive: Drive, fragmentId: string): CachedFragment {
+    const key = cacheKey(drive.id, fragmentId);
+    let entry = this.openFragments.get(key);
+    if (entry === undefined) {
+      const opening = this.openFragment(drive, fragmentId);
+      const created: CachedFragment = { key, opening, fragment: undefined, users: 0, evicted: false };
+      opening.then(
+        (fragment) => {
+          created.fragment = fragment;
+        },
+        () => {
+          this.evictEntry(created);
+        },
+      );
+      entry = created;
+    } else {
+      assert(!entry.evicted, `${key}: evicted entry still cached`);
+      this.openFragments.delete(key); // re-inserted below: Map order is recency order
+    }
+    this.openFragments.set(key, entry);
+    entry.users += 1;
+    for (const oldest of this.openFragments.values()) {
+      if (this.openFragments.size <= this.openFragmentsMax) break;
+      this.evictEntry(oldest);
+    }
+    assert(this.openFragments.size <= this.openFragmentsMax, `${this.openFragments.size} open fragments cached`);
+    return entry;
+  }
+
+  private release(entry: CachedFragment): void {
+    assert(entry.users >= 1, `${entry.key}: released more often than acquired`);
+    entry.users -= 1;
+    if (entry.evicted && entry.users === 0) this.closeEntry(entry);
+  }
+
+  /** Drops a fragment's cached handle (closed once no read uses it). */
+  private evict(drive: Drive, fragmentId: string): void {
+    const entry = this.openFragments.get(cacheKey(drive.id, fragmentId));
+    if (entry !== undefined) this.evictEntry(entry);
+  }
+
+  private evictEntry(entry: CachedFragment): void {
+    if (entry.evicted) return;
+    entry.evicted = true;
+    if (this.openFragments.get(entry.key) === entry) this.openFragments.delete(entry.key);
+    if (entry.users === 0) this.closeEntry(entry);
+  }
+
+  private closeEntry(entry: CachedFragment): void {
+    assert(entry.evicted && entry.users === 0, `${entry.key}: closed while cached or in use`);
+    // Open already: close now (synchronously started). Still opening: close once it opens.
+    const closing =
+      entry.fragment === undefined
+        ? entry.opening.then((fragment) => closeReadOnly(fragment.file), () => undefined)
+        : closeReadOnly(entry.fragment.file);
+    this.pendingCloses.add(closing);
+    void closing.finally(() => this.pendingCloses.delete(closing));
+  }
+
+  /** Closes every cached handle (the store stays usable; later reads open again). */
+  async close(): Promise<void> {
+    for (const entry of [...this.openFragments.values()]) this.evictEntry(entry);
+    assert(this.openFragments.size === 0);
+    // Bounded: closes started while waiting belong to reads that began after close().
+    await Promise.all([...this.pendingCloses]);
+  }
+
+  /** Fragments with a cached handle now (tests, status). */
+  get openFragmentCount(): number {
+    return this.openFragments.size;
   }
 
   private async openFragment(drive: Drive, fragmentId: string): Promise<OpenFragment> {
@@ -237,7 +351,8 @@ export class FragmentStore {
     const spanStart = blockOffsetBytes(header, firstBlock);
     const spanEnd = lastBlock === fragment.blockCount - 1 ? fragment.fileSizeBytes : blockOffsetBytes(header, lastBlock + 1);
     assert(spanEnd - spanStart <= readSpanBytesMax, `${label}: read of ${spanEnd - spanStart} bytes exceeds ${readSpanBytesMax}`);
-    const span = Buffer.alloc(spanEnd - spanStart);
+    // Not zeroed: readExactly fills every byte or throws, so no stale heap byte can be returned.
+    const span = Buffer.allocUnsafe(spanEnd - spanStart);
     await readExactly(fragment.file, span, spanStart, `${label}: reading blocks ${firstBlock}..${lastBlock}`);
     const stride = blockStrideBytes(header);
     const blocks: Buffer[] = [];
@@ -259,11 +374,16 @@ export class FragmentStore {
     const drive = this.drive(driveId);
     assertFragmentId(fragmentId);
     const path = this.fragmentPath(drive, fragmentId);
+    // Before the unlink, so no read that starts later takes the cached handle; and
+    // after it, for a read that started meanwhile and opened the file just before.
+    this.evict(drive, fragmentId);
     try {
       if (!(await this.unlinkIfPresent(path))) return false;
       await this.disk.syncDirectory(posix.dirname(path));
     } catch (error) {
       throwAsFragmentError(error, `${fragmentLabel(drive, fragmentId)}: deleting`, 'io');
+    } finally {
+      this.evict(drive, fragmentId);
     }
     return true;
   }
@@ -334,6 +454,10 @@ export class FragmentStore {
 
 function assertFragmentId(fragmentId: string): void {
   assert(isFragmentId(fragmentId), `Bad fragment id "${fragmentId}": expected 8..40 of [0-9a-z-]`);
+}
+
+function cacheKey(driveId: number, fragmentId: string): string {
+  return `${driveId}/${fragmentId}`;
 }
 
 function fragmentLabel(drive: Drive, fragmentId: string): string {

@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { createRequire } from 'node:module';
 import { AssertionError } from '../stdx/assert.js';
 import { ReedSolomonCoder, TooFewShardsError } from './reed-solomon.js';
 
@@ -154,5 +155,36 @@ describe('ReedSolomonCoder', () => {
     assert.throws(() => coder.reconstruct([block, block, block, block, block, block], 12), AssertionError);
     assert.throws(() => coder.reconstruct([block, block, block, block, block], 8), AssertionError);
     assert.throws(() => coder.reconstruct([block, block, block, Buffer.alloc(16), undefined, block], 8), AssertionError);
+  });
+
+  it('the addon writes every parity byte (why encode may use allocUnsafe): every k+m, garbage-filled parity', async () => {
+    interface Native {
+      create(k: number, m: number): Buffer;
+      encode(...args: [Buffer, number, number, Buffer, number, number, Buffer, number, number, (error?: Error) => void]): void;
+    }
+    const native = createRequire(import.meta.url)('@ronomon/reed-solomon') as Native;
+    const parityFilledWith = (k: number, m: number, data: Buffer, blockSizeBytes: number, fill: number): Promise<Buffer> => {
+      const parity = Buffer.alloc(m * blockSizeBytes, fill);
+      const sources = (1 << k) - 1;
+      const targets = ((1 << m) - 1) << k;
+      return new Promise((resolve, reject) => {
+        native.encode(native.create(k, m), sources, targets, data, 0, data.length, parity, 0, parity.length, (error) => {
+          if (error === undefined) resolve(parity);
+          else reject(error);
+        });
+      });
+    };
+    const cases: [number, number, number][] = [];
+    for (let k = 1; k <= 24; k++) for (let m = 1; m <= 6; m++) cases.push([k, m, 8 * (1 + ((k * 7 + m) % 40))]);
+    // Large blocks, where the addon splits each shard into cache-sized chunks.
+    cases.push([4, 2, 256 * 1024], [10, 4, 256 * 1024], [24, 6, 64 * 1024], [3, 1, 1024 * 1024 + 8]);
+    for (const [k, m, blockSizeBytes] of cases) {
+      const data = patternBytes(k * blockSizeBytes, k * 31 + m);
+      const zeros = await parityFilledWith(k, m, data, blockSizeBytes, 0x00);
+      const ones = await parityFilledWith(k, m, data, blockSizeBytes, 0xff);
+      const pattern = await parityFilledWith(k, m, data, blockSizeBytes, 0x5a);
+      assert.ok(zeros.equals(ones) && zeros.equals(pattern), `${k}+${m}, ${blockSizeBytes}-byte blocks: parity depends on what the buffer held`);
+      assert.deepEqual(Buffer.concat(await new ReedSolomonCoder(k, m).encode(data, blockSizeBytes)), zeros);
+    }
   });
 });

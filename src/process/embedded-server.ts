@@ -198,6 +198,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       await http.close();
       await metaService.close();
       await kv.close();
+      await fragments.close();
     },
   };
 }
