@@ -19,12 +19,14 @@ function codePoints(text: string): number {
 }
 
 function validated(pairs: readonly [string, string][], tagsMax: number): TagSet {
-  if (pairs.length > tagsMax) throw new S3Error('InvalidTag', `Object tags cannot be greater than ${tagsMax}`);
+  if (pairs.length > tagsMax) throw new S3Error('InvalidTag', `Tags cannot be more than ${tagsMax}`);
   const tags: Record<string, string> = {};
   for (const [key, value] of pairs) {
     if (key.length === 0 || codePoints(key) > 128) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid');
     if (codePoints(value) > 256) throw new S3Error('InvalidTag', 'The TagValue you have provided is too long');
     if (Object.hasOwn(tags, key)) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key');
+    // Records are plain objects (msgpack): a key that names the prototype would vanish.
+    if (key === '__proto__') throw new S3Error('InvalidTag', 'The TagKey __proto__ is reserved');
     tags[key] = value;
   }
   return tags;
@@ -43,7 +45,7 @@ export function tagsFromHeader(value: string | undefined): TagSet | undefined {
 }
 
 export function tagsFromXml(body: Uint8Array, tagsMax: number): TagSet {
-  const tagging = parseXml(body).Tagging as { TagSet?: { Tag?: unknown } | string } | undefined;
+  const tagging = parseXml(body, { trimValues: false }).Tagging as { TagSet?: { Tag?: unknown } | string } | undefined;
   if (typeof tagging !== 'object') throw new S3Error('MalformedXML');
   const raw = typeof tagging.TagSet === 'object' ? tagging.TagSet.Tag : undefined;
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];

@@ -3,8 +3,8 @@
 // metadata op that edits the record in place (no new object version).
 
 import type { MetaResult } from '../../meta/ops.js';
-import type { VersionRecord } from '../../meta/records.js';
-import { aclFromHeaders, aclFromXml, renderAcl } from '../access.js';
+import type { BucketRecord, VersionRecord } from '../../meta/records.js';
+import { aclFromHeaders, aclFromXml, isAllowed, renderAcl } from '../access.js';
 import type { RequestContext } from '../context.js';
 import { objectKeyOf, requireBucket, requireObjectPermission } from '../context.js';
 import { S3Error } from '../errors.js';
@@ -51,10 +51,13 @@ function checkUpdate(result: MetaResult, key: string, versionId: string | undefi
   }
 }
 
-async function loadVersion(context: RequestContext, bucket: string, key: string, versionId: string | undefined): Promise<VersionRecord> {
+async function loadVersion(context: RequestContext, bucketRecord: BucketRecord, key: string, versionId: string | undefined): Promise<VersionRecord> {
   const meta = context.services.meta;
+  const bucket = bucketRecord.name;
   const version = versionId === undefined ? await meta.getObject(bucket, key) : await meta.getVersion(bucket, key, versionId);
   if (version === undefined || version.state === 'DELETE_MARKER') {
+    // Without list rights a missing key looks like a forbidden one: no probing key names.
+    if (!isAllowed(context.principal, bucketRecord.owner, bucketRecord.acl, 'READ')) throw new S3Error('AccessDenied');
     throw versionId === undefined ? new S3Error('NoSuchKey', undefined, { Key: key }) : new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
   }
   return version;
@@ -76,7 +79,7 @@ export async function getObjectAcl(context: RequestContext): Promise<S3Response>
   const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
-  const version = await loadVersion(context, bucket.name, key, versionId);
+  const version = await loadVersion(context, bucket, key, versionId);
   requireObjectPermission(context, version, 'READ_ACP');
   const response = aclResponse(context, version.owner, version.acl);
   return { ...response, headers: { ...response.headers, ...versionIdHeader(version) } };
@@ -86,7 +89,7 @@ export async function putObjectAcl(context: RequestContext): Promise<S3Response>
   const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
-  const version = await loadVersion(context, bucket.name, key, versionId);
+  const version = await loadVersion(context, bucket, key, versionId);
   requireObjectPermission(context, version, 'WRITE_ACP');
   const acl = await requestedAcl(context, bucket.owner);
   const result = await context.services.meta.submit({ type: 'update_version', bucket: bucket.name, key, ...(versionId === undefined ? {} : { s3VersionId: versionId }), acl });
@@ -116,16 +119,19 @@ export async function getObjectTagging(context: RequestContext): Promise<S3Respo
   const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
-  const version = await loadVersion(context, bucket.name, key, versionId);
+  const version = await loadVersion(context, bucket, key, versionId);
   requireObjectPermission(context, version, 'READ');
   const response = xmlResponse('Tagging', tagSetXml(version.tags));
   return { ...response, headers: { ...response.headers, ...versionIdHeader(version) } };
 }
 
 async function setObjectTags(context: RequestContext, tags: VersionRecord['tags'] | null, status: number): Promise<S3Response> {
-  const bucket = await requireBucket(context, 'WRITE');
+  // Tags belong to the object: changing them takes the object's owner (or a
+  // WRITE_ACP / FULL_CONTROL grant on it), not write access to the bucket.
+  const bucket = await requireBucket(context, 'exists');
   const key = objectKeyOf(context);
   const versionId = requestedVersionId(context);
+  requireObjectPermission(context, await loadVersion(context, bucket, key, versionId), 'WRITE_ACP');
   const result = await context.services.meta.submit({
     type: 'update_version',
     bucket: bucket.name,

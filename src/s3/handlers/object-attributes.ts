@@ -10,6 +10,7 @@ import { S3Error } from '../errors.js';
 import { httpDate } from '../http-dates.js';
 import type { S3Response } from '../http.js';
 import { xmlResponse } from '../response.js';
+import { isAllowed } from '../access.js';
 import { requestedVersionId, versionIdHeader } from './objects.js';
 import type { XmlNode } from '../xml.js';
 
@@ -70,6 +71,7 @@ export async function getObjectAttributes(context: RequestContext): Promise<S3Re
   const version: VersionRecord | undefined =
     versionId === undefined ? await meta.getObject(bucket.name, key) : await meta.getVersion(bucket.name, key, versionId);
   if (version === undefined) {
+    if (!isAllowed(context.principal, bucket.owner, bucket.acl, 'READ')) throw new S3Error('AccessDenied');
     throw versionId === undefined ? new S3Error('NoSuchKey', undefined, { Key: key }) : new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
   }
   if (version.state === 'DELETE_MARKER') throw new S3Error('MethodNotAllowed', undefined, {}, { headers: { 'x-amz-delete-marker': 'true', ...versionIdHeader(version) } });

@@ -15,7 +15,7 @@ import { S3Error } from '../errors.js';
 import type { S3Response } from '../http.js';
 import { metadataFromHeaders, objectResponseHeaders } from '../object-headers.js';
 import { parseRange } from '../range.js';
-import { aclFromHeaders } from '../access.js';
+import { aclFromHeaders, isAllowed } from '../access.js';
 import { tagsFromHeader } from '../tags.js';
 import type { ByteRange } from '../range.js';
 import { prepareBody } from '../request-body.js';
@@ -120,6 +120,8 @@ async function loadForRead(context: RequestContext): Promise<VersionRecord> {
   const meta = context.services.meta;
   const version = versionId === undefined ? await meta.getObject(bucket.name, key) : await meta.getVersion(bucket.name, key, versionId);
   if (version === undefined) {
+    // Without list rights a missing key looks like a forbidden one: no probing key names.
+    if (!isAllowed(context.principal, bucket.owner, bucket.acl, 'READ')) throw new S3Error('AccessDenied');
     if (versionId !== undefined) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
     const latest = bucket.versioning === undefined ? undefined : await meta.getLatestVersion(bucket.name, key);
     const markerHeaders = latest?.state === 'DELETE_MARKER' ? { 'x-amz-delete-marker': 'true', ...versionIdHeader(latest) } : { 'x-amz-delete-marker': 'false' };
