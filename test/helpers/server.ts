@@ -360,8 +360,9 @@ export function captureRequestHeaders(client: S3Client): Record<string, string>[
 export async function openSignedRequest(
   port: number,
   request: RawRequest,
+  options: { credentials?: TestCredentials } = {},
 ): Promise<net.Socket> {
-  const signed = await signRequest(port, request);
+  const signed = await signRequest(port, request, options);
   const socket = net.connect({ port, host: '127.0.0.1' });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
