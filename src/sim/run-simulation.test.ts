@@ -20,13 +20,23 @@ describe('simulation runs', () => {
     assert.notEqual(runSeed(43).traceHash, first.traceHash, 'another seed is another run');
   });
 
-  it('seed sweep: 200 seeds with crashes, partitions, loss, duplication and delay stay safe and live', () => {
+  it('seed sweep: 200 seeds with crashes, partitions, loss, duplication, delay, disk faults and clock drift stay safe and live', () => {
     const report = runSeeds({ from: 1, to: 200 });
     assert.equal(report.failures.length, 0, describeFailures(report));
     assert.ok(report.committedOps > 200 * 20, `committed ${report.committedOps} ops in 200 seeds`);
+    assert.ok(report.diskFaults > 100, `injected ${report.diskFaults} torn writes and bit flips in 200 seeds`);
   });
 
-  for (const flag of ['skipPersistBeforePrepareOk', 'skipViewPersist'] as const) {
+  it('disk faults are in the fault schedule, and a seed replays them exactly', () => {
+    const withDiskFaults = [...Array(50).keys()].map((index) => runSeed(index + 1)).find((result) => result.faults.some((line) => line.includes(' disk ')));
+    assert.ok(withDiskFaults !== undefined, 'some seed of the first 50 has a disk fault');
+    const again = runSeed(withDiskFaults.seed);
+    assert.deepEqual(again.faults, withDiskFaults.faults);
+    assert.equal(again.traceHash, withDiskFaults.traceHash);
+    assert.ok(withDiskFaults.faults[0]!.startsWith('t=0 clocks '), 'the seeded clocks head the schedule');
+  });
+
+  for (const flag of ['skipPersistBeforePrepareOk', 'skipViewPersist', 'skipRecovery'] as const) {
     it(`mutation check: the sweep catches "${flag}" within 300 seeds`, () => {
       const report = runSeeds({ from: 1, to: 300 }, { unsafe: { [flag]: true } });
       assert.ok(report.failures.length > 0, `"${flag}" went unnoticed in 300 seeds`);

@@ -1,12 +1,13 @@
 // Runs simulations from seeds: a random fault schedule per seed (crashes,
-// restarts, partitions, loss, duplication, delay), then a quiet period in
+// restarts, partitions, loss, duplication, delay, torn writes and bit flips on
+// the replicas' disks, clocks drifting apart), then a quiet period in
 // which every client request must complete (liveness) and replicas must
 // converge, then the history must be linearizable. `runSeed` is what
 // `tessera simulate --seed N` prints; `runSeeds` what `--seeds A..B` sweeps.
 // Wall time is read only to report seeds per second, never to decide anything.
 
 import type { ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
-import type { NetworkFaults } from './simulation.js';
+import type { ClockDrift, DiskFaults, NetworkFaults } from './simulation.js';
 import { Simulation, SimulationFailure, quietNetwork } from './simulation.js';
 
 export interface RunOptions {
@@ -20,7 +21,12 @@ export interface RunOptions {
   readonly timeouts?: ReplicaTimeouts;
   readonly diskLatencyMsMax?: number;
   readonly crashAfterVoteProbability?: number;
+  readonly disk?: DiskFaults;
+  readonly clockDrift?: ClockDrift;
 }
+
+export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05 };
+export const defaultClockDrift: ClockDrift = { rateMax: 0.05, offsetMsMax: 200 };
 
 export interface SeedResult {
   readonly seed: number;
@@ -43,6 +49,8 @@ export interface SweepReport {
   readonly seedsPerSecond: number;
   readonly failures: readonly SeedResult[];
   readonly committedOps: number;
+  /** Torn writes and bit flips injected over the sweep. */
+  readonly diskFaults: number;
 }
 
 const faultStepMsMin = 10;
@@ -101,8 +109,12 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
     diskLatencyMsMax: options.diskLatencyMsMax ?? 12,
     crashAfterVoteProbability: options.crashAfterVoteProbability ?? 0.01,
+    disk: options.disk ?? defaultDiskFaults,
+    clockDrift: options.clockDrift ?? defaultClockDrift,
   });
   const faults: string[] = [];
+  simulation.faultLog = faults;
+  faults.push(`t=0 clocks ${simulation.clocks().join(' ')}`);
   let failure: string | undefined;
   try {
     simulation.network = networkFor(simulation);
@@ -113,6 +125,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     }
     // Faults stop: heal, restart everything, quiet network; clients finish what they started.
     simulation.heal();
+    simulation.disk = { tornWriteProbability: 0, bitFlipProbability: 0 };
     for (let index = 0; index < simulation.replicaCount; index++) simulation.restart(index);
     simulation.network = quietNetwork;
     simulation.crashAfterVoteProbability = 0;
@@ -148,12 +161,14 @@ export function runSeeds(range: { readonly from: number; readonly to: number }, 
   const started = performance.now();
   const failures: SeedResult[] = [];
   let committedOps = 0;
+  let diskFaults = 0;
   for (let seed = range.from; seed <= range.to; seed++) {
     const result = runSeed(seed, options);
     committedOps += result.committedOps;
+    diskFaults += result.faults.filter((line) => line.includes(' disk ')).length;
     if (!result.ok) failures.push(result);
   }
   const elapsedMs = performance.now() - started;
   const seeds = range.to - range.from + 1;
-  return { from: range.from, to: range.to, seeds, elapsedMs, seedsPerSecond: seeds / (elapsedMs / 1000), failures, committedOps };
+  return { from: range.from, to: range.to, seeds, elapsedMs, seedsPerSecond: seeds / (elapsedMs / 1000), failures, committedOps, diskFaults };
 }

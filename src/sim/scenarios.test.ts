@@ -2,9 +2,11 @@
 // scenario ends the same way: faults stop, every client request completes
 // within a bound (liveness), replicas converge with every acknowledged op in
 // their committed logs, and the client history is linearizable.
+// Disk faults are injected by hand here; the seed sweep injects them at random.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { SimulationOptions } from './simulation.js';
 import { Simulation } from './simulation.js';
 
 const network = { lossProbability: 0.02, duplicateProbability: 0.02, delayMsMin: 1, delayMsMax: 20 };
@@ -21,8 +23,8 @@ function finish(simulation: Simulation): void {
   simulation.checkLinearizable();
 }
 
-function start(seed: number, replicaCount = 3): Simulation {
-  const simulation = new Simulation({ seed, replicaCount, network });
+function start(seed: number, replicaCount = 3, options: Partial<SimulationOptions> = {}): Simulation {
+  const simulation = new Simulation({ seed, replicaCount, network, ...options });
   simulation.setClientsIssuing(true);
   return simulation;
 }
@@ -127,5 +129,87 @@ describe('VSR scenarios', () => {
     assert.equal(simulation.primary(), 0, 'a majority with its primary keeps the view');
     simulation.heal();
     finish(simulation);
+  });
+
+  it('disk corruption on the primary\'s last entry: it recovers from its peers, the committed entry is not lost', () => {
+    const simulation = start(9);
+    simulation.runUntil(1500);
+    assert.equal(simulation.primary(), 0);
+    simulation.setClientsIssuing(false);
+    simulation.runUntil(3000);
+    const last = simulation.replica(0)!.opNumber;
+    assert.ok(last > 10 && simulation.replica(0)!.commitNumber === last, 'the primary\'s last entry is committed');
+    const checksum = simulation.replica(0)!.log[last - 1]!.checksum;
+    simulation.crash(0);
+    simulation.corruptStoredEntry(0, last);
+    simulation.restart(0);
+    assert.equal(simulation.replica(0)!.status, 'recovering', 'a replica with a corrupt entry does not rejoin as if it had none');
+    assert.equal(simulation.replica(0)!.opNumber, last - 1);
+    simulation.setClientsIssuing(true);
+    simulation.runUntil(6000);
+    const primary = simulation.primary();
+    assert.ok(primary !== undefined && primary !== 0, `the backups elected a new primary (got ${primary})`);
+    assert.equal(simulation.replica(0)!.status, 'normal');
+    assert.equal(simulation.replica(0)!.log[last - 1]?.checksum, checksum, 'the entry was repaired from a peer');
+    assert.equal(simulation.diskDamaged(0), false, 'the corrupt entry left the disk');
+    finish(simulation);
+  });
+
+  it('torn write: the primary crashes mid-write and its last entry lands garbled', () => {
+    const simulation = start(11);
+    simulation.runUntil(500);
+    for (let step = 0; step < 2000 && !simulation.writingEntries().includes(0); step++) simulation.runUntil(simulation.nowMs + 1);
+    assert.ok(simulation.writingEntries().includes(0), 'caught the primary mid-write');
+    simulation.crash(0, { tornWrite: true });
+    assert.equal(simulation.diskDamaged(0), true);
+    simulation.runUntil(simulation.nowMs + 500);
+    simulation.restart(0);
+    assert.equal(simulation.replica(0)!.status, 'recovering');
+    simulation.runUntil(simulation.nowMs + 3000);
+    assert.equal(simulation.replica(0)!.status, 'normal');
+    assert.equal(simulation.diskDamaged(0), false);
+    finish(simulation);
+  });
+
+  it('bit flip in a backup\'s committed entry is repaired, and the repaired copy counts toward a quorum', () => {
+    const simulation = start(10);
+    simulation.runUntil(2000);
+    assert.equal(simulation.primary(), 0);
+    const commit = simulation.replica(2)!.commitNumber;
+    assert.ok(commit > 20, `backup 2 committed ${commit} ops`);
+    const victim = Math.floor(commit / 2);
+    const checksum = simulation.replica(2)!.log[victim - 1]!.checksum;
+    simulation.crash(2);
+    simulation.corruptStoredEntry(2, victim);
+    simulation.restart(2);
+    const recovering = simulation.replica(2)!;
+    assert.equal(recovering.status, 'recovering');
+    assert.equal(recovering.opNumber, victim - 1, 'entries from the corrupt one on are not trusted');
+    assert.ok(recovering.commitNumber < victim, 'nothing past the corruption is applied');
+    simulation.runUntil(3000);
+    assert.equal(simulation.replica(2)!.status, 'normal');
+    assert.equal(simulation.replica(2)!.log[victim - 1]?.checksum, checksum);
+    assert.equal(simulation.diskDamaged(2), false);
+    // With the other backup down, the primary commits with the repaired backup.
+    simulation.crash(1);
+    const before = simulation.committedOps;
+    simulation.runUntil(5000);
+    assert.ok(simulation.committedOps > before, 'the primary and the repaired backup form a quorum');
+    finish(simulation);
+  });
+
+  it('clocks drift apart (rate ±5%, offset ±200 ms): view changes still work and timestamps never go back', () => {
+    const simulation = start(12, 3, { clockDrift: { rateMax: 0.05, offsetMsMax: 200 } });
+    assert.equal(new Set(simulation.clocks()).size, 3);
+    simulation.runUntil(1000);
+    simulation.partition([0]);
+    simulation.runUntil(3000);
+    simulation.heal();
+    simulation.crash(1);
+    simulation.runUntil(5000);
+    finish(simulation);
+    const log = simulation.replica(0)!.log;
+    assert.ok(log.length > 50);
+    for (let index = 1; index < log.length; index++) assert.ok(log[index]!.timestampMs >= log[index - 1]!.timestampMs, `timestamp of op ${index + 1} goes back`);
   });
 });

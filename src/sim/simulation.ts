@@ -1,8 +1,11 @@
 // The deterministic cluster simulator: real VSR replicas, simulated network,
 // disk and clients, all on one event queue and one seeded PRNG. The network
 // loses, delays (so reorders), duplicates and partitions messages; replicas
-// crash (losing everything not yet made durable through Ready/advance) and
-// restart from what they persisted; clients issue random KV ops and retry.
+// crash (losing everything not yet made durable through Ready/advance, or
+// landing an in-flight write with its last entry torn) and restart from what
+// they persisted (where a stored entry may read back with a bit flipped); each
+// replica's clock has its own rate and offset; clients issue random KV ops and
+// retry.
 // Checkers run as the world runs (agreement on every committed op, no lost
 // acknowledged op) and at the end (linearizability, liveness, convergence).
 // Every choice comes from the seed, so a run replays exactly; the trace hash
@@ -46,8 +49,32 @@ export interface SimulationOptions {
    * tests "durable before sent" hardest.
    */
   readonly crashAfterVoteProbability?: number;
+  /** Disk faults; see `DiskFaults`. Off unless given. */
+  readonly disk?: DiskFaults;
+  /** Clock drift between replicas; see `ClockDrift`. Off unless given. */
+  readonly clockDrift?: ClockDrift;
   /** Simulation start on the wall clock (op timestamps). */
   readonly epochMs?: number;
+}
+
+/**
+ * Faults of the simulated replica disk (the log a replica restarts from). At
+ * most a minority of replicas hold a damaged log at once (beyond that a
+ * committed op can be lost for real, and no protocol can repair it).
+ */
+export interface DiskFaults {
+  /** A crash during a write that appends entries persists it with its last entry torn (garbled). */
+  readonly tornWriteProbability: number;
+  /** At restart, one stored log entry reads back with a flipped bit (latent corruption). */
+  readonly bitFlipProbability: number;
+}
+
+/** Each replica's clock runs at its own rate, from its own offset (both chosen by the seed). */
+export interface ClockDrift {
+  /** Rate in [1 - rateMax, 1 + rateMax]. */
+  readonly rateMax: number;
+  /** Offset in [-offsetMsMax, offsetMsMax]. */
+  readonly offsetMsMax: number;
 }
 
 export class SimulationFailure extends Error {
@@ -65,7 +92,13 @@ interface ReplicaNode {
   readonly hardState: { value: HardState };
   readonly log: LogEntry<Op>[];
   incarnation: number;
-  writing: boolean;
+  /** The Ready being written, if any (a crash may tear it). */
+  writing: Ready<Op, Result> | undefined;
+  /** The lowest op number whose stored entry is corrupt, until a truncation drops it. */
+  corruptFrom: number | undefined;
+  /** This replica's clock: local = epoch + offsetMs + nowMs * rate. */
+  readonly clockRate: number;
+  readonly clockOffsetMs: number;
 }
 
 interface ClientState {
@@ -106,6 +139,9 @@ export class Simulation {
   private readonly timeouts: ReplicaTimeouts | undefined;
   private readonly unsafe: UnsafeFlags;
   crashAfterVoteProbability: number;
+  disk: DiskFaults;
+  /** Disk faults as they happen, one line each (the caller's fault schedule). */
+  faultLog: string[] = [];
   network: NetworkFaults;
   /** Replica pairs that cannot talk, as "a,b" with a < b. */
   private readonly cut = new Set<string>();
@@ -128,7 +164,11 @@ export class Simulation {
     this.timeouts = options.timeouts;
     this.unsafe = options.unsafe ?? {};
     this.crashAfterVoteProbability = options.crashAfterVoteProbability ?? 0;
+    this.disk = options.disk ?? { tornWriteProbability: 0, bitFlipProbability: 0 };
+    const drift = options.clockDrift ?? { rateMax: 0, offsetMsMax: 0 };
     for (let index = 0; index < this.replicaCount; index++) {
+      const clockRate = 1 + (this.prng.float() * 2 - 1) * drift.rateMax;
+      const clockOffsetMs = Math.round((this.prng.float() * 2 - 1) * drift.offsetMsMax);
       const node: ReplicaNode = {
         index,
         replica: undefined,
@@ -136,7 +176,10 @@ export class Simulation {
         hardState: { value: { view: 0, logView: 0, commitNumber: 0 } },
         log: [],
         incarnation: 0,
-        writing: false,
+        writing: undefined,
+        corruptFrom: undefined,
+        clockRate,
+        clockOffsetMs,
       };
       this.nodes.push(node);
       this.startReplica(node, undefined);
@@ -170,26 +213,80 @@ export class Simulation {
 
   // Faults.
 
-  crash(index: ReplicaIndex): void {
+  /**
+   * Crashes a replica. An in-flight write is lost, or (by the seed, or when
+   * `tornWrite` is set) lands with its last entry torn.
+   */
+  crash(index: ReplicaIndex, options: { readonly tornWrite?: boolean } = {}): void {
     const node = this.nodes[index]!;
     if (node.replica === undefined) return;
     this.trace.mix('crash', this.nowMs, index);
+    const write = node.writing;
     node.replica = undefined;
     node.incarnation++;
-    node.writing = false; // An in-flight write is lost.
+    node.writing = undefined;
+    if (write === undefined || write.entries.length === 0) return;
+    const seeded = this.disk.tornWriteProbability > 0 && this.mayDamageDisk(node) && this.prng.chance(this.disk.tornWriteProbability);
+    if (options.tornWrite !== true && !seeded) return;
+    this.persist(node, write);
+    const torn = write.entries.at(-1)!;
+    this.corruptStoredEntry(node, torn.opNumber, 'torn write of');
   }
 
+  /** Restarts a crashed replica from its disk; by the seed, one stored entry reads back with a flipped bit. */
   restart(index: ReplicaIndex): void {
     const node = this.nodes[index]!;
     if (node.replica !== undefined) return;
     this.trace.mix('restart', this.nowMs, index);
+    if (node.log.length > 0 && this.disk.bitFlipProbability > 0 && this.mayDamageDisk(node) && this.prng.chance(this.disk.bitFlipProbability)) {
+      this.corruptStoredEntry(node, this.prng.between(1, node.log.length), 'bit flip in');
+    }
     node.stateMachine = new KvStateMachine();
     this.startReplica(node, { hardState: node.hardState.value, log: node.log.slice() });
   }
 
-  /** Replicas with a Ready being written: crashing one now loses that write. */
+  /**
+   * Flips one bit of a stored entry on a crashed replica's disk (its checksum
+   * no longer matches). Not limited like the seeded faults: a scenario chooses.
+   */
+  corruptStoredEntry(index: ReplicaIndex | ReplicaNode, opNumber: number, what = 'bit flip in'): void {
+    const node = typeof index === 'number' ? this.nodes[index]! : index;
+    assert(node.replica === undefined, `replica ${node.index} is up: corrupt its disk while it is down`);
+    const entry = node.log[opNumber - 1];
+    assert(entry?.opNumber === opNumber, `replica ${node.index} has no stored op ${opNumber}`);
+    const bit = this.prng.between(0, 30);
+    node.log[opNumber - 1] = { ...entry, requestNumber: entry.requestNumber ^ (1 << bit) };
+    node.corruptFrom = Math.min(node.corruptFrom ?? opNumber, opNumber);
+    const committed = this.committedByOp.get(opNumber)?.checksum === entry.checksum ? ' (committed)' : '';
+    this.trace.mix('corrupt', this.nowMs, node.index, opNumber, bit);
+    this.faultLog.push(`t=${this.nowMs} disk ${node.index}: ${what} op ${opNumber}${committed}`);
+  }
+
+  /** A seeded disk fault may hit `node` only while fewer than a minority of replicas hold a damaged log. */
+  private mayDamageDisk(node: ReplicaNode): boolean {
+    if (node.corruptFrom !== undefined) return true;
+    const damaged = this.nodes.filter((other) => other.corruptFrom !== undefined).length;
+    return damaged < Math.floor((this.replicaCount - 1) / 2);
+  }
+
+  /** Replicas with a Ready being written: crashing one now loses (or tears) that write. */
   writing(): ReplicaIndex[] {
-    return this.nodes.filter((node) => node.replica !== undefined && node.writing).map((node) => node.index);
+    return this.nodes.filter((node) => node.replica !== undefined && node.writing !== undefined).map((node) => node.index);
+  }
+
+  /** Replicas writing a Ready that appends entries: a torn write can hit one now. */
+  writingEntries(): ReplicaIndex[] {
+    return this.nodes.filter((node) => node.replica !== undefined && (node.writing?.entries.length ?? 0) > 0).map((node) => node.index);
+  }
+
+  /** Each replica's clock, as "index:rate@offset". */
+  clocks(): string[] {
+    return this.nodes.map((node) => `${node.index}:${node.clockRate.toFixed(4)}@${node.clockOffsetMs}ms`);
+  }
+
+  /** True while a replica's stored log holds a corrupt entry. */
+  diskDamaged(index: ReplicaIndex): boolean {
+    return this.nodes[index]!.corruptFrom !== undefined;
   }
 
   isUp(index: ReplicaIndex): boolean {
@@ -293,10 +390,11 @@ export class Simulation {
   }
 
   private scheduleTick(node: ReplicaNode): void {
-    this.queue.schedule(this.tickMs, () => {
+    // A tick is tickMs on the replica's own clock.
+    this.queue.schedule(Math.max(1, Math.round(this.tickMs / node.clockRate)), () => {
       this.guard(() => {
         if (node.replica !== undefined) {
-          node.replica.tick(this.epochMs + this.nowMs);
+          node.replica.tick(this.epochMs + node.clockOffsetMs + Math.floor(this.nowMs * node.clockRate));
           this.pump(node);
         }
       });
@@ -306,7 +404,7 @@ export class Simulation {
 
   /** Hands Ready after Ready to the simulated disk and network, one in flight at a time. */
   private pump(node: ReplicaNode): void {
-    while (node.replica !== undefined && !node.writing && node.replica.hasReady()) {
+    while (node.replica !== undefined && node.writing === undefined && node.replica.hasReady()) {
       const replica = node.replica;
       const ready = replica.ready();
       for (const { entry } of ready.committed) this.recordCommitted(node.index, entry);
@@ -316,13 +414,13 @@ export class Simulation {
         if (node.replica === replica) replica.advance(ready);
         continue;
       }
-      node.writing = true;
+      node.writing = ready;
       const incarnation = node.incarnation;
       this.queue.schedule(this.prng.between(1, this.diskLatencyMsMax), () => {
         this.guard(() => {
           if (node.incarnation !== incarnation) return; // Crashed while writing: the write is lost.
           this.persist(node, ready);
-          node.writing = false;
+          node.writing = undefined;
           this.emit(node, ready);
           if (node.replica !== replica) return; // Crashed right after sending.
           replica.advance(ready);
@@ -334,7 +432,10 @@ export class Simulation {
   }
 
   private persist(node: ReplicaNode, ready: Ready<Op, Result>): void {
-    if (ready.truncateAfterOpNumber !== undefined) node.log.length = Math.min(node.log.length, ready.truncateAfterOpNumber);
+    if (ready.truncateAfterOpNumber !== undefined) {
+      node.log.length = Math.min(node.log.length, ready.truncateAfterOpNumber);
+      if (node.corruptFrom !== undefined && node.corruptFrom > node.log.length) node.corruptFrom = undefined;
+    }
     for (const entry of ready.entries) {
       assert(entry.opNumber === node.log.length + 1, `replica ${node.index} persists op ${entry.opNumber} after ${node.log.length}`);
       node.log.push(entry);

@@ -143,4 +143,49 @@ describe('Replica', () => {
     assert.equal(stateMachine.applied, 2);
     assert.equal(restarted.ready().truncateAfterOpNumber, 2);
   });
+
+  it('a backup restarted with a corrupt committed entry mid-log recovers: no votes until StartView, then the bad entries leave the disk', () => {
+    // A primary of 3 with four committed ops.
+    const primary = replica(0, 3);
+    for (let number = 1; number <= 4; number++) primary.step(request('c', number, `v${number}`));
+    const prepare = drain(primary).messages.find((envelope) => envelope.to === 1)!.message;
+    primary.step({ type: 'prepare_ok', view: 0, from: 1, opNumber: 4 });
+    drain(primary);
+    assert.equal(primary.commitNumber, 4);
+    assert.equal(prepare.type, 'prepare');
+    const log = prepare.type === 'prepare' ? [...prepare.entries] : [];
+    log[1] = { ...log[1]!, requestNumber: log[1]!.requestNumber ^ 8 }; // Op 2: a bit flip.
+    const stateMachine = new Register();
+    const backup = new Replica<Op, string | null>({
+      replicaIndex: 1,
+      replicaCount: 3,
+      stateMachine,
+      random: fixedRandom,
+      durable: { hardState: { view: 0, logView: 0, commitNumber: 4 }, log },
+    });
+    assert.equal(backup.status, 'recovering');
+    assert.equal(backup.opNumber, 1, 'only the intact prefix is trusted');
+    assert.equal(stateMachine.applied, 1, 'nothing past the corruption is applied');
+    const first = drain(backup);
+    assert.equal(first.truncateAfterOpNumber, undefined, 'the corrupt entry stays on disk (it marks the replica as recovering) until replaced');
+    // It neither acknowledges prepares nor starts or joins view changes.
+    backup.step({ type: 'prepare', view: 0, from: 0, entries: log.slice(0, 1), commitNumber: 4 });
+    backup.step({ type: 'do_view_change', view: 1, from: 2, logView: 0, log: [], commitNumber: 0 });
+    for (let tick = 0; tick < 200; tick++) backup.tick(tick);
+    assert.equal(backup.status, 'recovering');
+    assert.equal(backup.view, 0);
+    const asks = drain(backup).messages;
+    assert.ok(asks.length > 0 && asks.every((envelope) => envelope.message.type === 'start_view_change' && envelope.message.view === 0));
+    // The primary answers with StartView; the backup adopts the whole log.
+    primary.step(asks.find((envelope) => envelope.to === 0)!.message);
+    const startView = drain(primary).messages.find((envelope) => envelope.message.type === 'start_view')!.message;
+    backup.step(startView);
+    assert.equal(backup.status, 'normal');
+    assert.equal(backup.commitNumber, 4);
+    assert.equal(stateMachine.applied, 4);
+    const repaired = drain(backup);
+    assert.equal(repaired.truncateAfterOpNumber, 1, 'the corrupt entries are dropped in the write that replaces them');
+    assert.deepEqual(repaired.entries.map((entry) => entry.opNumber), [2, 3, 4]);
+    assert.deepEqual(backup.log.map((entry) => entry.checksum), primary.log.map((entry) => entry.checksum));
+  });
 });

@@ -9,7 +9,10 @@
 // Durability replaces the paper's recovery protocol (TigerBeetle's choice):
 // the view, the last normal view (`logView`) and every log entry are durable
 // before any PrepareOk, StartViewChange, DoViewChange or Prepare that depends
-// on them leaves, so a restarted replica rejoins from what it persisted.
+// on them leaves, so a restarted replica rejoins from what it persisted. One
+// whose persisted log has a torn or corrupt entry rejoins only after adopting
+// a primary's whole log (status `recovering`), since it may have acknowledged
+// the entries it lost.
 
 import type { Random } from '../io/random.js';
 import { assert } from '../stdx/assert.js';
@@ -18,7 +21,13 @@ import type { LogEntry } from './log-entry.js';
 import { intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
 import type { Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
 
-export type ReplicaStatus = 'normal' | 'view_change';
+/**
+ * `recovering`: restarted with a corrupt entry in its log (a torn write or a
+ * bit flip). It may have acknowledged, and so helped commit, the entries it
+ * lost, so it takes no part in the protocol (no votes, no acks, no view
+ * changes) until it adopts a whole log from a primary's StartView.
+ */
+export type ReplicaStatus = 'normal' | 'view_change' | 'recovering';
 
 /** The deterministic service being replicated. Never reads a clock: time comes from the entry. */
 export interface StateMachine<Op, Result> {
@@ -82,6 +91,8 @@ export interface UnsafeFlags {
   readonly skipPersistBeforePrepareOk?: boolean;
   /** The view number entered by a view change is not persisted until the view is normal. */
   readonly skipViewPersist?: boolean;
+  /** A replica restarted with a corrupt log keeps its intact prefix and rejoins at once, without recovering. */
+  readonly skipRecovery?: boolean;
 }
 
 export interface ReplicaOptions<Op, Result> {
@@ -158,6 +169,8 @@ export class Replica<Op, Result> {
   private durableOpNumber = 0;
   private readyInFlight = false;
   private heldBackLastReady = false;
+  /** While recovering: the intact prefix; the disk keeps the corrupt rest until StartView replaces it. */
+  private recoveringIntact: number | undefined;
 
   constructor(options: ReplicaOptions<Op, Result>) {
     assert(options.replicaCount >= 1 && options.replicaCount % 2 === 1, `replica count ${options.replicaCount} must be odd`);
@@ -210,6 +223,10 @@ export class Replica<Op, Result> {
   // Inputs.
 
   step(message: Message<Op>): void {
+    if (this.statusValue === 'recovering') {
+      if (message.type === 'start_view') this.onStartView(message);
+      return;
+    }
     if (message.type === 'request') {
       this.onRequest(message);
       return;
@@ -249,6 +266,15 @@ export class Replica<Op, Result> {
   tick(nowMs: number): void {
     this.nowMs = Math.max(this.nowMs, nowMs);
     this.repairTimer = Math.max(0, this.repairTimer - 1);
+    if (this.statusValue === 'recovering') {
+      // StartViewChange for its own view: a primary of that view or a newer one
+      // answers with StartView; replicas still in an older view move on to it.
+      if (this.repairTimer === 0) {
+        this.repairTimer = this.timeouts.repairTicks;
+        this.broadcast({ type: 'start_view_change', view: this.viewValue, from: this.replicaIndex });
+      }
+      return;
+    }
     if (this.statusValue === 'normal' && this.isPrimary()) {
       this.tickPrimary();
       return;
@@ -316,16 +342,23 @@ export class Replica<Op, Result> {
   private restore(durable: DurableState<Op>): void {
     const { hardState } = durable;
     assert(hardState.logView <= hardState.view, `restored logView ${hardState.logView} > view ${hardState.view}`);
-    // A torn or corrupt tail is dropped, never trusted; peers resend it.
+    // A torn or corrupt entry and everything after it are dropped, never
+    // trusted; peers resend them. With peers, the replica recovers first: it
+    // may have acknowledged what it lost, so it must not vote on a log that
+    // lacks it. A group of 1 has no one to ask and keeps the intact prefix.
     const intact = intactPrefixLength(durable.log);
     this.logValue.push(...durable.log.slice(0, intact));
-    if (intact < durable.log.length) {
-      this.truncateAfter = intact;
-      this.logGeneration++;
-    }
+    const corrupt = intact < durable.log.length;
+    if (corrupt) this.logGeneration++;
+    const recover = corrupt && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    if (corrupt && !recover) this.truncateAfter = intact;
     this.viewValue = hardState.view;
     this.logViewValue = hardState.logView;
     this.statusValue = hardState.view > hardState.logView ? 'view_change' : 'normal';
+    if (recover) {
+      this.statusValue = 'recovering';
+      this.recoveringIntact = intact;
+    }
     this.handedOffOpNumber = intact;
     this.durableOpNumber = intact;
     this.commitUpTo(Math.min(hardState.commitNumber, intact));
@@ -592,6 +625,11 @@ export class Replica<Op, Result> {
     if (message.view < this.viewValue) return;
     if (message.view === this.viewValue && this.statusValue === 'normal') return;
     if (message.from !== this.primaryOf(message.view)) return;
+    if (this.recoveringIntact !== undefined) {
+      // The corrupt entries leave the disk with the same write that adopts the primary's log.
+      this.truncateAfter = Math.min(this.truncateAfter ?? this.recoveringIntact, this.recoveringIntact);
+      this.recoveringIntact = undefined;
+    }
     this.installLog(message.log);
     this.enterNormal(message.view);
     this.resetViewTimer();
