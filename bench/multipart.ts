@@ -22,19 +22,19 @@
 // Client and servers share one event loop, so client cost is in both columns.
 // Run: npm run build && node dist/bench/multipart.js [--quick]
 
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Pool } from 'undici';
-import { silentLogger } from '../src/io/logger.js';
-import { startEmbeddedServer } from '../src/process/embedded-server.js';
 import { assert } from '../src/stdx/assert.js';
+import { bucket, canonicalQuery, createBucket, credentials, makeBenchRoot, region, reply, sigv4Signer, startHttpServer, startTessera, writeDurably } from './lib.js';
+import type { Query, Server, Signer } from './lib.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,9 +64,6 @@ const requestTimeoutMs = 120_000;
 const baselineReadBytes = 1 * MiB;
 /** Largest request body the baseline accepts as a part list (64 parts need ~4 KiB). */
 const completeBodyBytesMax = 1 * MiB;
-const bucket = 'bench';
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'BENCHACCESSKEY000001', secretAccessKey: 'bench-secret-key-0000000000000000000000' };
 
 function parseArguments(argv: readonly string[]): { quick: boolean } {
   let quick = false;
@@ -78,56 +75,7 @@ function parseArguments(argv: readonly string[]): { quick: boolean } {
 }
 
 // ---------------------------------------------------------------------------
-// SigV4 with UNSIGNED-PAYLOAD: host, x-amz-content-sha256 and x-amz-date signed.
-
-type Query = Readonly<Record<string, string>>;
-type Signer = (method: string, requestPath: string, query: Query) => Record<string, string>;
-
-/** RFC 3986 encoding as SigV4 wants it. */
-function uriEncode(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** The canonical query string; also what is sent, so both sides see the same. */
-function canonicalQuery(query: Query): string {
-  return Object.entries(query)
-    .map(([name, value]) => `${uriEncode(name)}=${uriEncode(value)}`)
-    .sort()
-    .join('&');
-}
-
-function sigv4Signer(host: string): Signer {
-  const signedHeaders = 'host;x-amz-content-sha256;x-amz-date';
-  let keyDate = '';
-  let key: Buffer = Buffer.alloc(0);
-  return (method, requestPath, query) => {
-    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-    const date = amzDate.slice(0, 8);
-    if (date !== keyDate) {
-      const hmac = (secret: Buffer | string, text: string): Buffer => createHmac('sha256', secret).update(text).digest();
-      key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, date), region), 's3'), 'aws4_request');
-      keyDate = date;
-    }
-    const scope = `${date}/${region}/s3/aws4_request`;
-    const canonicalHeaders = `host:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${amzDate}\n`;
-    const canonicalRequest = [method, requestPath, canonicalQuery(query), canonicalHeaders, signedHeaders, 'UNSIGNED-PAYLOAD'].join('\n');
-    const hashed = createHash('sha256').update(canonicalRequest).digest('hex');
-    const signature = createHmac('sha256', key).update(`AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hashed}`).digest('hex');
-    return {
-      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-      'x-amz-date': amzDate,
-      authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
-    };
-  };
-}
-
-// ---------------------------------------------------------------------------
 // The baseline: durable part files and a manifest, nothing else.
-
-interface Server {
-  readonly endpoint: string;
-  close(): Promise<void>;
-}
 
 interface Manifest {
   readonly parts: readonly { readonly file: string; readonly sizeBytes: number }[];
@@ -136,24 +84,6 @@ interface Manifest {
 async function startBaselineServer(directory: string): Promise<Server> {
   let sequence = 0;
   const nameOf = (text: string): string => Buffer.from(text).toString('base64url');
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://baseline');
-    const uploadId = url.searchParams.get('uploadId');
-    const serve =
-      request.method === 'POST' && url.searchParams.has('uploads') ? createUpload
-      : request.method === 'PUT' && uploadId !== null ? storePart
-      : request.method === 'POST' && uploadId !== null ? completeUpload
-      : request.method === 'GET' ? sendObject
-      : undefined;
-    if (serve === undefined) {
-      reply(response, 405);
-      return;
-    }
-    serve(request, response, url).catch((error: unknown) => {
-      if (!response.headersSent) reply(response, 500, String(error));
-      else response.destroy();
-    });
-  });
   const uploadDirectory = (url: URL): string => path.join(directory, `upload-${nameOf(url.searchParams.get('uploadId') ?? '')}`);
 
   async function createUpload(_request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -166,9 +96,7 @@ async function startBaselineServer(directory: string): Promise<Server> {
     assert(Number.isInteger(partNumber) && partNumber >= 1, `baseline: part number "${url.searchParams.get('partNumber')}"`);
     const finalPath = path.join(uploadDirectory(url), `part-${partNumber}`);
     const temporaryPath = `${finalPath}.${sequence++}.tmp`;
-    // flush: fsync before close; pipeline resolves only after the close.
-    await pipeline(request, createWriteStream(temporaryPath, { flags: 'wx', flush: true }));
-    await fs.rename(temporaryPath, finalPath);
+    await writeDurably(request, temporaryPath, finalPath);
     response.setHeader('etag', `"part-${partNumber}"`);
     reply(response, 200);
   }
@@ -226,20 +154,17 @@ async function startBaselineServer(directory: string): Promise<Server> {
     await pipeline(partBytes, response);
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert(address !== null && typeof address === 'object', 'baseline server listens on TCP');
-  return {
-    endpoint: `http://127.0.0.1:${address.port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
-    },
-  };
+  return startHttpServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://baseline');
+    const uploadId = url.searchParams.get('uploadId');
+    const serve =
+      request.method === 'POST' && url.searchParams.has('uploads') ? createUpload
+      : request.method === 'PUT' && uploadId !== null ? storePart
+      : request.method === 'POST' && uploadId !== null ? completeUpload
+      : request.method === 'GET' ? sendObject
+      : undefined;
+    return serve?.(request, response, url);
+  });
 }
 
 /** `bytes=first-last` only: all this client sends. */
@@ -251,11 +176,6 @@ function parseRange(header: string | undefined, sizeBytes: number): { first: num
   const last = Math.min(Number(match[2]), sizeBytes - 1);
   assert(first <= last, `baseline: range ${header} of ${sizeBytes} bytes`);
   return { first, last };
-}
-
-function reply(response: http.ServerResponse, status: number, text = ''): void {
-  response.writeHead(status, { 'content-length': String(Buffer.byteLength(text)) });
-  response.end(text);
 }
 
 // ---------------------------------------------------------------------------
@@ -459,16 +379,10 @@ async function main(): Promise<void> {
   const { quick } = parseArguments(process.argv.slice(2));
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const plan = planFor(quick);
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'tessera-bench-multipart-'));
-  process.once('SIGINT', () => {
-    rmSync(root, { recursive: true, force: true });
-    process.exit(130);
-  });
+  const root = await makeBenchRoot('tessera-bench-multipart-');
   const closers: (() => Promise<void>)[] = [];
   try {
-    const tesseraServer = await startEmbeddedServer({
-      host: '127.0.0.1', port: 0, dataDir: path.join(root, 'tessera'), driveCount: 6, scheme: { k: 4, m: 2 }, logger: silentLogger, root: credentials,
-    });
+    const tesseraServer = await startTessera(path.join(root, 'tessera'));
     closers.push(() => tesseraServer.close());
     await fs.mkdir(path.join(root, 'baseline'));
     const baselineServer = await startBaselineServer(path.join(root, 'baseline'));
@@ -486,10 +400,7 @@ async function main(): Promise<void> {
       sdk.destroy();
       return Promise.resolve();
     });
-    await tessera.pool.request({ method: 'PUT', path: `/${bucket}`, headers: tessera.sign!('PUT', `/${bucket}`, {}) }).then(async (response) => {
-      const text = await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`CreateBucket ${bucket}: ${response.statusCode} ${text}`);
-    });
+    await createBucket(tesseraServer.endpoint, tessera.sign!);
     console.log(
       `Tessera ${tesseraServer.protection}, data under ${root}; ${os.cpus().length} cores ` +
         `(load ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}), node ${process.version}; ` +

@@ -11,8 +11,7 @@
 // cost is in both columns; that pulls ratios toward 1 a little.
 // Run: npm run build && node dist/bench/put-get.js [--quick] [--only 4k|1m|64m]
 
-import { randomBytes, createHash, createHmac } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -20,9 +19,9 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Pool } from 'undici';
-import { silentLogger } from '../src/io/logger.js';
-import { startEmbeddedServer } from '../src/process/embedded-server.js';
 import { assert } from '../src/stdx/assert.js';
+import { bucket, createBucket, credentials, makeBenchRoot, region, reply, sigv4Signer, startHttpServer, startTessera, writeDurably } from './lib.js';
+import type { Server, Signer } from './lib.js';
 
 const sizeNames = ['4k', '1m', '64m'] as const;
 type SizeName = (typeof sizeNames)[number];
@@ -70,9 +69,6 @@ const targets: readonly { size: SizeName; op: Operation; ratioMin: number }[] = 
 const verifyEvery = 8;
 /** A stuck request fails the run instead of hanging it (undici's default is 5 minutes). */
 const requestTimeoutMs = 60_000;
-const bucket = 'bench';
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'BENCHACCESSKEY000001', secretAccessKey: 'bench-secret-key-0000000000000000000000' };
 
 interface Arguments {
   readonly quick: boolean;
@@ -95,63 +91,15 @@ function parseArguments(argv: readonly string[]): Arguments {
 }
 
 // ---------------------------------------------------------------------------
-// SigV4 with UNSIGNED-PAYLOAD: host, x-amz-content-sha256 and x-amz-date signed.
-
-type Signer = (method: Operation, requestPath: string) => Record<string, string>;
-
-function sigv4Signer(host: string): Signer {
-  const signedHeaders = 'host;x-amz-content-sha256;x-amz-date';
-  let keyDate = '';
-  let key: Buffer = Buffer.alloc(0);
-  return (method, requestPath) => {
-    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-    const date = amzDate.slice(0, 8);
-    if (date !== keyDate) {
-      const hmac = (secret: Buffer | string, text: string): Buffer => createHmac('sha256', secret).update(text).digest();
-      key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, date), region), 's3'), 'aws4_request');
-      keyDate = date;
-    }
-    const scope = `${date}/${region}/s3/aws4_request`;
-    const canonicalHeaders = `host:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${amzDate}\n`;
-    const canonicalRequest = [method, requestPath, '', canonicalHeaders, signedHeaders, 'UNSIGNED-PAYLOAD'].join('\n');
-    const hashed = createHash('sha256').update(canonicalRequest).digest('hex');
-    const signature = createHmac('sha256', key).update(`AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hashed}`).digest('hex');
-    return {
-      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-      'x-amz-date': amzDate,
-      authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
-    };
-  };
-}
-
-// ---------------------------------------------------------------------------
 // The baseline: what a plain Node server needs to store a body durably.
-
-interface Server {
-  readonly endpoint: string;
-  close(): Promise<void>;
-}
 
 async function startBaselineServer(directory: string): Promise<Server> {
   let sequence = 0;
   const fileOf = (url: string): string => path.join(directory, Buffer.from(url).toString('base64url'));
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
-    const serve = request.method === 'PUT' ? storeBody : request.method === 'GET' ? sendFile : undefined;
-    if (serve === undefined) {
-      reply(response, 405);
-      return;
-    }
-    serve(request, response).catch((error: unknown) => {
-      if (!response.headersSent) reply(response, 500, String(error));
-      else response.destroy();
-    });
-  });
   async function storeBody(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const finalPath = fileOf(request.url ?? '/');
     const temporaryPath = `${finalPath}.${sequence++}.tmp`;
-    // flush: fsync before close; pipeline resolves only after the close.
-    await pipeline(request, createWriteStream(temporaryPath, { flags: 'wx', flush: true }));
-    await fs.rename(temporaryPath, finalPath);
+    await writeDurably(request, temporaryPath, finalPath);
     reply(response, 200);
   }
   async function sendFile(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -166,25 +114,9 @@ async function startBaselineServer(directory: string): Promise<Server> {
     response.writeHead(200, { 'content-length': String(size) });
     await pipeline(file.createReadStream(), response);
   }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert(address !== null && typeof address === 'object', 'baseline server listens on TCP');
-  return {
-    endpoint: `http://127.0.0.1:${address.port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
-    },
-  };
-}
-
-function reply(response: http.ServerResponse, status: number, text = ''): void {
-  response.writeHead(status, { 'content-length': String(Buffer.byteLength(text)) });
-  response.end(text);
+  return startHttpServer((request, response) =>
+    request.method === 'PUT' ? storeBody(request, response) : request.method === 'GET' ? sendFile(request, response) : undefined,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -397,17 +329,11 @@ async function main(): Promise<void> {
   // The SDK warns on every client about Node 20 support ending in 2027.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const plans = plansFor(options.quick).filter((plan) => options.only === undefined || plan.name === options.only);
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'tessera-bench-'));
-  process.once('SIGINT', () => {
-    rmSync(root, { recursive: true, force: true });
-    process.exit(130);
-  });
+  const root = await makeBenchRoot('tessera-bench-');
   const servers: Server[] = [];
   const clients: ObjectClient[] = [];
   try {
-    const tessera = await startEmbeddedServer({
-      host: '127.0.0.1', port: 0, dataDir: path.join(root, 'tessera'), driveCount: 6, scheme: { k: 4, m: 2 }, logger: silentLogger, root: credentials,
-    });
+    const tessera = await startTessera(path.join(root, 'tessera'));
     servers.push({ endpoint: tessera.endpoint, close: () => tessera.close() });
     await fs.mkdir(path.join(root, 'baseline'));
     const baseline = await startBaselineServer(path.join(root, 'baseline'));
@@ -427,14 +353,6 @@ async function main(): Promise<void> {
     for (const server of servers) await server.close();
     await fs.rm(root, { recursive: true, force: true });
   }
-}
-
-async function createBucket(endpoint: string, sign: Signer): Promise<void> {
-  const pool = new Pool(endpoint, { connections: 1 });
-  const response = await pool.request({ method: 'PUT', path: `/${bucket}`, headers: sign('PUT', `/${bucket}`) });
-  const text = await response.body.text();
-  await pool.close();
-  if (response.statusCode !== 200) throw new Error(`CreateBucket ${bucket}: ${response.statusCode} ${text}`);
 }
 
 /** Raw PUT/GET on both servers and the SDK on Tessera, interleaved; rows for the table. */

@@ -29,60 +29,9 @@ import { appliedKey } from './keys.js';
 import { MetaBusyError, MetaService } from './meta-service.js';
 import type { MetaServiceOptions } from './meta-service.js';
 import type { MetaOp, SequencedOp } from './ops.js';
-import type { PartRecord, VersionRecord, WriteConditions } from './records.js';
+import { createBucket, part, putVersion, versionRecord } from './test-support.js';
 
 // Records and ops.
-
-function part(partNumber: number, firstDrive = 0): PartRecord {
-  return {
-    partNumber,
-    sizeBytes: 1024,
-    etag: `"part-${partNumber}"`,
-    scheme: { k: 2, m: 1 },
-    blockSizeBytes: 4096,
-    drives: [firstDrive, firstDrive + 1, firstDrive + 2],
-    missingShards: [],
-  };
-}
-
-interface VersionFields {
-  readonly bucket?: string;
-  readonly key?: string;
-  readonly versionId: string;
-  readonly state?: VersionRecord['state'];
-  readonly etag?: string;
-  readonly parts?: readonly PartRecord[];
-  readonly inline?: Uint8Array;
-}
-
-function versionRecord(fields: VersionFields): VersionRecord {
-  const parts = fields.parts ?? (fields.inline === undefined ? [part(1)] : []);
-  return {
-    format: 1,
-    bucket: fields.bucket ?? 'photos',
-    key: fields.key ?? 'cat.jpg',
-    versionId: fields.versionId,
-    state: fields.state ?? 'COMMITTED',
-    sizeBytes: fields.inline?.length ?? parts.reduce((total, p) => total + p.sizeBytes, 0),
-    etag: fields.etag ?? `"etag-${fields.versionId}"`,
-    contentType: 'application/octet-stream',
-    headers: {},
-    userMetadata: {},
-    checksums: {},
-    owner: 'alice',
-    createdMs: 0,
-    parts,
-    ...(fields.inline === undefined ? {} : { inline: fields.inline }),
-  };
-}
-
-function createBucket(bucket = 'photos', owner = 'alice'): MetaOp {
-  return { type: 'create_bucket', bucket, bucketId: `id-${bucket}`, owner, region: 'local' };
-}
-
-function putVersion(fields: VersionFields, conditions?: WriteConditions): MetaOp {
-  return { type: 'put_version', version: versionRecord(fields), ...(conditions === undefined ? {} : { conditions }) };
-}
 
 function putInline(bucket: string, key: string, versionId: string): MetaOp {
   return putVersion({ bucket, key, versionId, inline: Buffer.from(`body of ${key}`) });

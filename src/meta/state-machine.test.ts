@@ -12,61 +12,12 @@ import type { KvReader } from '../io/kv-store.js';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
 import { AssertionError } from '../stdx/assert.js';
 import { decodeRecord } from '../stdx/codec.js';
-import { bucketRange, garbageKey, garbageRange, objectKeyName, preparingRange, versionIndexKey } from './keys.js';
+import { bucketRange, garbageKey, objectKeyName, preparingRange } from './keys.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
-import type { BucketRecord, GarbageRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
+import type { BucketRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
 import { MetaStateMachine, readBucket, readObject, readPreparing } from './state-machine.js';
-
-function part(partNumber: number, firstDrive = 0): PartRecord {
-  return {
-    partNumber,
-    sizeBytes: 1024,
-    etag: `"part-${partNumber}"`,
-    scheme: { k: 2, m: 1 },
-    blockSizeBytes: 4096,
-    drives: [firstDrive, firstDrive + 1, firstDrive + 2],
-    missingShards: [],
-  };
-}
-
-interface VersionFields {
-  readonly bucket?: string;
-  readonly key?: string;
-  readonly versionId: string;
-  readonly state?: VersionRecord['state'];
-  readonly etag?: string;
-  readonly parts?: readonly PartRecord[];
-  readonly inline?: Uint8Array;
-}
-
-function versionRecord(fields: VersionFields): VersionRecord {
-  const parts = fields.parts ?? (fields.inline === undefined ? [part(1)] : []);
-  return {
-    format: 1,
-    bucket: fields.bucket ?? 'photos',
-    key: fields.key ?? 'cat.jpg',
-    versionId: fields.versionId,
-    state: fields.state ?? 'COMMITTED',
-    sizeBytes: fields.inline?.length ?? parts.reduce((total, p) => total + p.sizeBytes, 0),
-    etag: fields.etag ?? `"etag-${fields.versionId}"`,
-    contentType: 'application/octet-stream',
-    headers: {},
-    userMetadata: {},
-    checksums: {},
-    owner: 'alice',
-    createdMs: 0,
-    parts,
-    ...(fields.inline === undefined ? {} : { inline: fields.inline }),
-  };
-}
-
-function createBucket(bucket = 'photos', owner = 'alice'): MetaOp {
-  return { type: 'create_bucket', bucket, bucketId: `id-${bucket}`, owner, region: 'local' };
-}
-
-function putVersion(fields: VersionFields, conditions?: WriteConditions): MetaOp {
-  return { type: 'put_version', version: versionRecord(fields), ...(conditions === undefined ? {} : { conditions }) };
-}
+import { Harness, createBucket, garbage, part, putVersion, versionIndex, versionRecord } from './test-support.js';
+import type { VersionFields } from './test-support.js';
 
 function prepareVersion(fields: VersionFields): MetaOp {
   return { type: 'prepare_version', version: versionRecord({ ...fields, state: 'PREPARING', etag: '' }) };
@@ -88,36 +39,8 @@ function deleteObject(key: string, conditions?: WriteConditions, bucket = 'photo
   return { type: 'delete_object', bucket, key, ...(conditions === undefined ? {} : { conditions }) };
 }
 
-function garbage(reader: KvReader): GarbageRecord[] {
-  return [...reader.scan(garbageRange)].map((entry) => decodeRecord(entry.value) as GarbageRecord);
-}
-
 function preparing(reader: KvReader): VersionRecord[] {
   return [...reader.scan(preparingRange)].map((entry) => decodeRecord(entry.value) as VersionRecord);
-}
-
-function versionIndex(reader: KvReader, versionId: string): unknown {
-  const bytes = reader.get(versionIndexKey(versionId));
-  return bytes === undefined ? undefined : decodeRecord(bytes);
-}
-
-/** A state machine on a MemoryKvStore, one op per transaction, time moving forward. */
-class Harness {
-  readonly kv = new MemoryKvStore();
-  private readonly stateMachine = new MetaStateMachine();
-  private opNumber = 0;
-  timestampMs = 1_700_000_000_000;
-
-  apply(op: MetaOp): Promise<MetaResult> {
-    const sequenced: SequencedOp = { opNumber: ++this.opNumber, timestampMs: (this.timestampMs += 1000), op };
-    return this.kv.transact((transaction) => this.stateMachine.apply(transaction, sequenced));
-  }
-
-  async applyAll(ops: readonly MetaOp[]): Promise<MetaResult[]> {
-    const results: MetaResult[] = [];
-    for (const op of ops) results.push(await this.apply(op));
-    return results;
-  }
 }
 
 describe('MetaStateMachine: buckets', () => {

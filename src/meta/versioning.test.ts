@@ -12,58 +12,19 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { KvReader } from '../io/kv-store.js';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
-import { decodeRecord } from '../stdx/codec.js';
-import { garbageRange, versionIndexKey } from './keys.js';
-import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
+import type { MetaOp, MetaResult } from './ops.js';
 import { s3VersionId } from './records.js';
-import type { GarbageRecord, PartRecord, UploadRecord, VersionRecord } from './records.js';
-import { MetaStateMachine, readBucket, readObject } from './state-machine.js';
+import type { PartRecord, UploadRecord, VersionRecord } from './records.js';
+import { readBucket, readObject } from './state-machine.js';
+import { Harness, createBucket, garbage, part as basePart, versionIndex, versionRecord } from './test-support.js';
 import { findVersion, keyVersions } from './versioning.js';
 
 const bucket = 'photos';
 
+/** part(partNumber, firstDrive) with an etag that also names the drive. */
 function part(firstDrive: number, partNumber = 1): PartRecord {
-  return {
-    partNumber,
-    sizeBytes: 1024,
-    etag: `"part-${partNumber}-${firstDrive}"`,
-    scheme: { k: 2, m: 1 },
-    blockSizeBytes: 4096,
-    drives: [firstDrive, firstDrive + 1, firstDrive + 2],
-    missingShards: [],
-  };
+  return { ...basePart(partNumber, firstDrive), etag: `"part-${partNumber}-${firstDrive}"` };
 }
-
-interface VersionFields {
-  readonly key?: string;
-  readonly versionId: string;
-  readonly state?: VersionRecord['state'];
-  readonly parts?: readonly PartRecord[];
-  readonly inline?: Uint8Array;
-}
-
-function versionRecord(fields: VersionFields): VersionRecord {
-  const parts = fields.parts ?? (fields.inline === undefined ? [part(0)] : []);
-  return {
-    format: 1,
-    bucket,
-    key: fields.key ?? 'cat.jpg',
-    versionId: fields.versionId,
-    state: fields.state ?? 'COMMITTED',
-    sizeBytes: fields.inline?.length ?? parts.reduce((total, p) => total + p.sizeBytes, 0),
-    etag: `"etag-${fields.versionId}"`,
-    contentType: 'application/octet-stream',
-    headers: {},
-    userMetadata: {},
-    checksums: {},
-    owner: 'alice',
-    createdMs: 0,
-    parts,
-    ...(fields.inline === undefined ? {} : { inline: fields.inline }),
-  };
-}
-
-const createBucket: MetaOp = { type: 'create_bucket', bucket, bucketId: 'id-photos', owner: 'alice', region: 'local' };
 
 function setVersioning(status: 'Enabled' | 'Suspended', onBucket = bucket): MetaOp {
   return { type: 'set_versioning', bucket: onBucket, status };
@@ -96,41 +57,13 @@ function currentId(reader: KvReader, key = 'cat.jpg'): string | undefined {
   return readObject(reader, bucket, key)?.versionId;
 }
 
-function garbage(reader: KvReader): GarbageRecord[] {
-  return [...reader.scan(garbageRange)].map((entry) => decodeRecord(entry.value) as GarbageRecord);
-}
-
 function garbageIds(reader: KvReader): string[] {
   return garbage(reader).map((record) => record.versionId);
 }
 
-function versionIndex(reader: KvReader, versionId: string): unknown {
-  const bytes = reader.get(versionIndexKey(versionId));
-  return bytes === undefined ? undefined : decodeRecord(bytes);
-}
-
-/** A state machine on a MemoryKvStore, one op per transaction, time moving forward. */
-class Harness {
-  readonly kv = new MemoryKvStore();
-  private readonly stateMachine = new MetaStateMachine();
-  opNumber = 0;
-  timestampMs = 1_700_000_000_000;
-
-  apply(op: MetaOp): Promise<MetaResult> {
-    const sequenced: SequencedOp = { opNumber: ++this.opNumber, timestampMs: (this.timestampMs += 1000), op };
-    return this.kv.transact((transaction) => this.stateMachine.apply(transaction, sequenced));
-  }
-
-  async applyAll(ops: readonly MetaOp[]): Promise<MetaResult[]> {
-    const results: MetaResult[] = [];
-    for (const op of ops) results.push(await this.apply(op));
-    return results;
-  }
-}
-
 async function bucketWith(status: 'Enabled' | 'Suspended' | undefined): Promise<Harness> {
   const harness = new Harness();
-  await harness.apply(createBucket);
+  await harness.apply(createBucket());
   if (status !== undefined) assert.deepEqual(await harness.apply(setVersioning(status)), { status: 'ok' });
   return harness;
 }

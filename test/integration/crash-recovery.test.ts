@@ -8,19 +8,14 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import * as net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateBucketCommand, GetObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
-import { bodyOf, driveDirsOf, fragmentFiles, makeClient, makeTempDir, patternBytes, temporaryFiles } from '../helpers/server.js';
-import type { TestCredentials } from '../helpers/server.js';
+import { bodyOf, driveDirsOf, fragmentFiles, freePort, killCliServer, makeTempDir, patternBytes, startCliServer, temporaryFiles } from '../helpers/server.js';
+import type { CliServer, TestCredentials } from '../helpers/server.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const credentials: TestCredentials = { accessKeyId: 'AKIDCRASH', secretAccessKey: 'crash/secret+key' };
 const bucket = 'crash';
 const KiB = 1024;
@@ -31,8 +26,6 @@ const inlineBytesMax = 64 * KiB;
 const putsPerCycle = 32;
 const keyPoolSize = 44;
 const cycleCount = 3;
-const startTimeoutMs = 20_000;
-const outputBytesMax = 64 * KiB;
 
 /** Small seeded PRNG (mulberry32): a failing run prints its seed. */
 function prng(seed: number): () => number {
@@ -44,67 +37,6 @@ function prng(seed: number): () => number {
     value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
     return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return port;
-}
-
-interface RunningServer {
-  readonly child: ChildProcess;
-  readonly client: S3Client;
-  readonly exited: Promise<number | null>;
-  output(): string;
-}
-
-async function startServer(dataDir: string, port: number): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['bin/tessera.js', 'server', '--address', `127.0.0.1:${port}`, '--data', dataDir, '--log-level', 'warn'], {
-    cwd: repoRoot,
-    env: { ...process.env, TESSERA_ROOT_USER: credentials.accessKeyId, TESSERA_ROOT_PASSWORD: credentials.secretAccessKey },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-outputBytesMax);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', resolve);
-  });
-  let exitCode: number | null | undefined;
-  void exited.then((code) => (exitCode = code));
-  const client = makeClient(`http://127.0.0.1:${port}`, credentials);
-  const deadline = Date.now() + startTimeoutMs;
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`tessera server exited with ${exitCode} while starting:\n${output}`);
-    try {
-      await client.send(new ListBucketsCommand({}));
-      return { child, client, exited, output: () => output };
-    } catch (error) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`tessera server did not answer within ${startTimeoutMs} ms (${String(error)}):\n${output}`);
-      }
-      await sleep(50);
-    }
-  }
-}
-
-async function kill(server: RunningServer): Promise<void> {
-  server.child.kill('SIGKILL');
-  await server.exited;
-  server.client.destroy();
 }
 
 function md5Etag(bytes: Uint8Array): string {
@@ -146,7 +78,7 @@ async function listAll(client: S3Client): Promise<Map<string, number>> {
 describe('crash recovery: SIGKILL during concurrent PUTs', () => {
   let dataDir: string;
   let port: number;
-  let server: RunningServer | undefined;
+  let server: CliServer | undefined;
 
   before(async () => {
     dataDir = await makeTempDir('crash');
@@ -166,7 +98,7 @@ describe('crash recovery: SIGKILL during concurrent PUTs', () => {
     const seed = Number(process.env.TESSERA_CRASH_SEED ?? Date.now() % 1_000_000);
     const random = prng(seed);
     const context = `seed ${seed} (rerun with TESSERA_CRASH_SEED=${seed})`;
-    server = await startServer(dataDir, port);
+    server = await startCliServer(dataDir, port, credentials);
     await server.client.send(new CreateBucketCommand({ Bucket: bucket }));
     /** What each key held after the last verified restart (absent: never written or never survived). */
     const state = new Map<string, Buffer>();
@@ -177,7 +109,7 @@ describe('crash recovery: SIGKILL during concurrent PUTs', () => {
     let recoveredFragmentFiles = 0;
 
     for (let cycle = 1; cycle <= cycleCount; cycle++) {
-      const running: RunningServer = server;
+      const running: CliServer = server;
       const planned = planPuts(random, cycle);
       const killAfterMs = 300 + Math.floor(random() * 300);
       // On a fast box every PUT may finish within the timer; killing once a
@@ -197,7 +129,7 @@ describe('crash recovery: SIGKILL during concurrent PUTs', () => {
         ),
       );
       await Promise.race([sleep(killAfterMs), running.exited]);
-      await kill(running);
+      await killCliServer(running);
       server = undefined;
       await Promise.all(puts);
       for (const { key, body } of planned) {
@@ -208,7 +140,7 @@ describe('crash recovery: SIGKILL during concurrent PUTs', () => {
       debrisTemporaryFiles += (await temporaryFiles(driveDirs)).length;
       debrisFragmentFiles += (await fragmentFiles(driveDirs)).length;
 
-      server = await startServer(dataDir, port);
+      server = await startCliServer(dataDir, port, credentials);
       const listed = await listAll(server.client);
       for (const { key, body } of planned) {
         const before = state.get(key);
