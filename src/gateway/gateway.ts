@@ -29,15 +29,7 @@ export interface GatewayOptions {
   readonly drives: readonly PlacementDrive[];
 }
 
-export interface PutObjectInput {
-  readonly acl?: Acl;
-  readonly tags?: TagSet;
-  readonly bucket: string;
-  readonly key: string;
-  readonly owner: string;
-  readonly contentType: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly userMetadata: Readonly<Record<string, string>>;
+export interface PutObjectInput extends VersionFields {
   readonly body: AsyncIterable<Uint8Array>;
   readonly conditions?: WriteConditions;
   /** Content-MD5 (raw 16 bytes) to verify against the body. */
@@ -47,7 +39,7 @@ export interface PutObjectInput {
 }
 
 /** The object fields a version record takes from a request. */
-interface VersionFields {
+export interface VersionFields {
   readonly bucket: string;
   readonly key: string;
   readonly owner: string;

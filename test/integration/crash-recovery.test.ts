@@ -13,7 +13,8 @@ import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
-import { bodyOf, driveDirsOf, fragmentFiles, freePort, killCliServer, makeTempDir, patternBytes, startCliServer, temporaryFiles } from '../helpers/server.js';
+import { bodyOf, driveDirsOf, fragmentFiles, freePort, killCliServer, makeTempDir, patternBytes, startCliServer, temporaryFiles, seededRandom as prng,
+} from '../helpers/server.js';
 import type { CliServer, TestCredentials } from '../helpers/server.js';
 
 const credentials: TestCredentials = { accessKeyId: 'AKIDCRASH', secretAccessKey: 'crash/secret+key' };
@@ -26,18 +27,6 @@ const inlineBytesMax = 64 * KiB;
 const putsPerCycle = 32;
 const keyPoolSize = 44;
 const cycleCount = 3;
-
-/** Small seeded PRNG (mulberry32): a failing run prints its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function md5Etag(bytes: Uint8Array): string {
   return `"${createHash('md5').update(bytes).digest('hex')}"`;

@@ -37,6 +37,7 @@ import {
   referencedFragmentCount,
   startCliServer,
   temporaryFiles,
+  seededRandom as prng,
 } from '../helpers/server.js';
 import type { CliServer, TestCredentials } from '../helpers/server.js';
 
@@ -49,18 +50,6 @@ const shardCount = 6;
 const cycleCount = 6;
 /** The kill lands this many ms (at most) after Complete is sent. */
 const killDelayMsMax = 25;
-
-/** Small seeded PRNG (mulberry32): a failing run prints its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function md5(bytes: Uint8Array): Buffer {
   return createHash('md5').update(bytes).digest();
