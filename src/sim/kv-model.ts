@@ -3,6 +3,7 @@
 // replays. `put` returns the value it replaced, so a lost or doubled write
 // shows up in later answers.
 
+import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { StateMachine } from '../vsr/replica.js';
 
 export type KvOp =
@@ -21,6 +22,17 @@ export class KvStateMachine implements StateMachine<KvOp, KvResult> {
     const previous = this.values.get(op.key) ?? null;
     if (op.type === 'put') this.values.set(op.key, op.value);
     return previous;
+  }
+
+  snapshot(): Uint8Array {
+    return encodeRecord({ appliedOpNumber: this.appliedOpNumber, values: [...this.values.entries()] });
+  }
+
+  restore(snapshot: Uint8Array): void {
+    const { appliedOpNumber, values } = decodeRecord(snapshot) as { appliedOpNumber: number; values: [string, string][] };
+    this.appliedOpNumber = appliedOpNumber;
+    this.values.clear();
+    for (const [key, value] of values) this.values.set(key, value);
   }
 
   /** The whole state as one string, for convergence checks. */

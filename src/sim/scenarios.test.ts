@@ -3,6 +3,8 @@
 // within a bound (liveness), replicas converge with every acknowledged op in
 // their committed logs, and the client history is linearizable.
 // Disk faults are injected by hand here; the seed sweep injects them at random.
+// Scenarios that name entries by op number keep whole logs (no checkpoints);
+// the rest compact behind checkpoints as the sweep does.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +24,9 @@ function finish(simulation: Simulation): void {
   simulation.checkConverged();
   simulation.checkLinearizable();
 }
+
+/** No checkpoints, so no compaction: every entry stays in the log to be inspected. */
+const wholeLog = { checkpointProbability: 0 } as const;
 
 function start(seed: number, replicaCount = 3, options: Partial<SimulationOptions> = {}): Simulation {
   const simulation = new Simulation({ seed, replicaCount, network, ...options });
@@ -108,7 +113,7 @@ describe('VSR scenarios', () => {
     assert.ok(simulation.committedOps > committed, 'the restarted cluster commits new ops');
   });
 
-  it('lagging replica catches up by state transfer after missing many ops', () => {
+  it('lagging replica catches up by log repair (GetState, NewState) after missing many ops', () => {
     const simulation = start(7);
     simulation.crash(2);
     simulation.runUntil(3000);
@@ -132,14 +137,14 @@ describe('VSR scenarios', () => {
   });
 
   it('disk corruption on the primary\'s last entry: it recovers from its peers, the committed entry is not lost', () => {
-    const simulation = start(9);
+    const simulation = start(9, 3, wholeLog);
     simulation.runUntil(1500);
     assert.equal(simulation.primary(), 0);
     simulation.setClientsIssuing(false);
     simulation.runUntil(3000);
     const last = simulation.replica(0)!.opNumber;
     assert.ok(last > 10 && simulation.replica(0)!.commitNumber === last, 'the primary\'s last entry is committed');
-    const checksum = simulation.replica(0)!.log[last - 1]!.checksum;
+    const checksum = simulation.replica(0)!.entry(last)!.checksum;
     simulation.crash(0);
     simulation.corruptStoredEntry(0, last);
     simulation.restart(0);
@@ -150,7 +155,7 @@ describe('VSR scenarios', () => {
     const primary = simulation.primary();
     assert.ok(primary !== undefined && primary !== 0, `the backups elected a new primary (got ${primary})`);
     assert.equal(simulation.replica(0)!.status, 'normal');
-    assert.equal(simulation.replica(0)!.log[last - 1]?.checksum, checksum, 'the entry was repaired from a peer');
+    assert.equal(simulation.replica(0)!.entry(last)?.checksum, checksum, 'the entry was repaired from a peer');
     assert.equal(simulation.diskDamaged(0), false, 'the corrupt entry left the disk');
     finish(simulation);
   });
@@ -172,13 +177,13 @@ describe('VSR scenarios', () => {
   });
 
   it('bit flip in a backup\'s committed entry is repaired, and the repaired copy counts toward a quorum', () => {
-    const simulation = start(10);
+    const simulation = start(10, 3, wholeLog);
     simulation.runUntil(2000);
     assert.equal(simulation.primary(), 0);
     const commit = simulation.replica(2)!.commitNumber;
     assert.ok(commit > 20, `backup 2 committed ${commit} ops`);
     const victim = Math.floor(commit / 2);
-    const checksum = simulation.replica(2)!.log[victim - 1]!.checksum;
+    const checksum = simulation.replica(2)!.entry(victim)!.checksum;
     simulation.crash(2);
     simulation.corruptStoredEntry(2, victim);
     simulation.restart(2);
@@ -188,7 +193,7 @@ describe('VSR scenarios', () => {
     assert.ok(recovering.commitNumber < victim, 'nothing past the corruption is applied');
     simulation.runUntil(3000);
     assert.equal(simulation.replica(2)!.status, 'normal');
-    assert.equal(simulation.replica(2)!.log[victim - 1]?.checksum, checksum);
+    assert.equal(simulation.replica(2)!.entry(victim)?.checksum, checksum);
     assert.equal(simulation.diskDamaged(2), false);
     // With the other backup down, the primary commits with the repaired backup.
     simulation.crash(1);
@@ -199,7 +204,7 @@ describe('VSR scenarios', () => {
   });
 
   it('clocks drift apart (rate ±5%, offset ±200 ms): view changes still work and timestamps never go back', () => {
-    const simulation = start(12, 3, { clockDrift: { rateMax: 0.05, offsetMsMax: 200 } });
+    const simulation = start(12, 3, { ...wholeLog, clockDrift: { rateMax: 0.05, offsetMsMax: 200 } });
     assert.equal(new Set(simulation.clocks()).size, 3);
     simulation.runUntil(1000);
     simulation.partition([0]);
@@ -211,5 +216,52 @@ describe('VSR scenarios', () => {
     const log = simulation.replica(0)!.log;
     assert.ok(log.length > 50);
     for (let index = 1; index < log.length; index++) assert.ok(log[index]!.timestampMs >= log[index - 1]!.timestampMs, `timestamp of op ${index + 1} goes back`);
+  });
+
+  it('lagging replica needs state transfer: the primary compacted what it missed, so it gets a checkpoint', () => {
+    const simulation = start(13, 3, { checkpointProbability: 1, logRetainOps: 4, compactOpsMin: 2 });
+    simulation.runUntil(500);
+    simulation.partition([2]);
+    const behind = simulation.replica(2)!.opNumber;
+    simulation.runUntil(3000);
+    const primary = simulation.replica(0)!;
+    assert.ok(primary.logBaseOpNumber > behind, `the primary compacted past the lagging replica (base ${primary.logBaseOpNumber}, replica at ${behind})`);
+    assert.equal(simulation.stateTransfers, 0);
+    simulation.heal();
+    simulation.runUntil(4000);
+    assert.ok(simulation.stateTransfers >= 1, 'the lagging replica installed a checkpoint');
+    assert.ok(simulation.replica(2)!.commitNumber > behind, 'and committed past it');
+    finish(simulation);
+  });
+
+  it('checkpoints under faults: compaction, restarts from a checkpoint, and state transfer stay safe (25 seeds)', () => {
+    let transfers = 0;
+    for (let seed = 100; seed < 125; seed++) {
+      const simulation = start(seed, 3, { checkpointProbability: 0.5, logRetainOps: 3, compactOpsMin: 1 });
+      for (let round = 0; round < 8; round++) {
+        simulation.runUntil(simulation.nowMs + 300);
+        const victim = simulation.prng.between(0, 2);
+        if (simulation.prng.chance(0.5)) simulation.partition([victim]);
+        else simulation.crash(victim);
+        simulation.runUntil(simulation.nowMs + 400);
+        simulation.heal();
+        simulation.restart(victim);
+      }
+      finish(simulation);
+      transfers += simulation.stateTransfers;
+    }
+    assert.ok(transfers >= 10, `only ${transfers} state transfers in 25 seeds`);
+  });
+
+  it('the whole group stops and starts again: every acknowledged op survives from checkpoints and logs', () => {
+    const simulation = start(14, 3, { checkpointProbability: 0.5, logRetainOps: 4, compactOpsMin: 2 });
+    simulation.runUntil(2000);
+    const committed = simulation.committedOps;
+    for (let index = 0; index < 3; index++) simulation.crash(index);
+    simulation.runUntil(simulation.nowMs + 200);
+    for (let index = 0; index < 3; index++) simulation.restart(index);
+    simulation.runUntil(simulation.nowMs + 2000);
+    assert.ok(simulation.committedOps > committed, 'the group commits again after a full restart');
+    finish(simulation);
   });
 });

@@ -5,7 +5,9 @@
 // landing an in-flight write with its last entry torn) and restart from what
 // they persisted (where a stored entry may read back with a bit flipped); each
 // replica's clock has its own rate and offset; clients issue random KV ops and
-// retry.
+// retry. Replicas checkpoint their state machine now and then (as the real
+// driver does into LMDB) and compact their logs behind it, so lagging replicas
+// exercise state transfer.
 // Checkers run as the world runs (agreement on every committed op, no lost
 // acknowledged op) and at the end (linearizability, liveness, convergence).
 // Every choice comes from the seed, so a run replays exactly; the trace hash
@@ -13,7 +15,7 @@
 
 import { assert } from '../stdx/assert.js';
 import type { LogEntry } from '../vsr/log-entry.js';
-import type { Message, ReplicaIndex, Reply } from '../vsr/messages.js';
+import type { Checkpoint, Message, ReplicaIndex, Reply } from '../vsr/messages.js';
 import { Replica } from '../vsr/replica.js';
 import type { DurableState, HardState, Ready, ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
 import { EventQueue } from './event-queue.js';
@@ -55,6 +57,12 @@ export interface SimulationOptions {
   readonly clockDrift?: ClockDrift;
   /** Simulation start on the wall clock (op timestamps). */
   readonly epochMs?: number;
+  /** Log entries a replica keeps behind its checkpoint (small, so lagging replicas need state transfer). */
+  readonly logRetainOps?: number;
+  /** Compaction granularity. */
+  readonly compactOpsMin?: number;
+  /** Chance that a Ready which commits also persists a checkpoint of the state machine. */
+  readonly checkpointProbability?: number;
 }
 
 /**
@@ -67,6 +75,8 @@ export interface DiskFaults {
   readonly tornWriteProbability: number;
   /** At restart, one stored log entry reads back with a flipped bit (latent corruption). */
   readonly bitFlipProbability: number;
+  /** At restart, a run of 1–4 stored entries cannot be read at all (a latent sector error). */
+  readonly latentSectorErrorProbability?: number;
 }
 
 /** Each replica's clock runs at its own rate, from its own offset (both chosen by the seed). */
@@ -84,16 +94,24 @@ export class SimulationFailure extends Error {
 type Op = KvOp;
 type Result = KvResult;
 
+interface StoredCheckpoint {
+  readonly checkpoint: Checkpoint<Result>;
+  readonly state: Uint8Array;
+}
+
 interface ReplicaNode {
   readonly index: ReplicaIndex;
   replica: Replica<Op, Result> | undefined;
   stateMachine: KvStateMachine;
-  /** What survives a crash. */
+  /** What survives a crash: hard state, checkpoint, and the log after `logBase`. */
   readonly hardState: { value: HardState };
+  checkpoint: StoredCheckpoint | undefined;
+  logBase: number;
   readonly log: LogEntry<Op>[];
   incarnation: number;
-  /** The Ready being written, if any (a crash may tear it). */
+  /** The Ready being written, if any (a crash may tear it), and the checkpoint riding with it. */
   writing: Ready<Op, Result> | undefined;
+  writingCheckpoint: StoredCheckpoint | undefined;
   /** The lowest op number whose stored entry is corrupt, until a truncation drops it. */
   corruptFrom: number | undefined;
   /** This replica's clock: local = epoch + offsetMs + nowMs * rate. */
@@ -138,6 +156,11 @@ export class Simulation {
   private readonly epochMs: number;
   private readonly timeouts: ReplicaTimeouts | undefined;
   private readonly unsafe: UnsafeFlags;
+  private readonly logRetainOps: number;
+  private readonly compactOpsMin: number;
+  private readonly checkpointProbability: number;
+  /** Checkpoints installed by state transfer, over the run. */
+  stateTransfers = 0;
   crashAfterVoteProbability: number;
   disk: DiskFaults;
   /** Disk faults as they happen, one line each (the caller's fault schedule). */
@@ -163,6 +186,9 @@ export class Simulation {
     this.epochMs = options.epochMs ?? 1_700_000_000_000;
     this.timeouts = options.timeouts;
     this.unsafe = options.unsafe ?? {};
+    this.logRetainOps = options.logRetainOps ?? 24;
+    this.compactOpsMin = options.compactOpsMin ?? 8;
+    this.checkpointProbability = options.checkpointProbability ?? 0.3;
     this.crashAfterVoteProbability = options.crashAfterVoteProbability ?? 0;
     this.disk = options.disk ?? { tornWriteProbability: 0, bitFlipProbability: 0 };
     const drift = options.clockDrift ?? { rateMax: 0, offsetMsMax: 0 };
@@ -174,9 +200,12 @@ export class Simulation {
         replica: undefined,
         stateMachine: new KvStateMachine(),
         hardState: { value: { view: 0, logView: 0, commitNumber: 0 } },
+        checkpoint: undefined,
+        logBase: 0,
         log: [],
         incarnation: 0,
         writing: undefined,
+        writingCheckpoint: undefined,
         corruptFrom: undefined,
         clockRate,
         clockOffsetMs,
@@ -222,15 +251,17 @@ export class Simulation {
     if (node.replica === undefined) return;
     this.trace.mix('crash', this.nowMs, index);
     const write = node.writing;
+    const writeCheckpoint = node.writingCheckpoint;
     node.replica = undefined;
     node.incarnation++;
     node.writing = undefined;
+    node.writingCheckpoint = undefined;
     if (write === undefined || write.entries.length === 0) return;
     const seeded = this.disk.tornWriteProbability > 0 && this.mayDamageDisk(node) && this.prng.chance(this.disk.tornWriteProbability);
     if (options.tornWrite !== true && !seeded) return;
-    this.persist(node, write);
+    this.persist(node, write, writeCheckpoint);
     const torn = write.entries.at(-1)!;
-    this.corruptStoredEntry(node, torn.opNumber, 'torn write of');
+    if (this.storedEntry(node, torn.opNumber) !== undefined) this.corruptStoredEntry(node, torn.opNumber, 'torn write of');
   }
 
   /** Restarts a crashed replica from its disk; by the seed, one stored entry reads back with a flipped bit. */
@@ -239,10 +270,26 @@ export class Simulation {
     if (node.replica !== undefined) return;
     this.trace.mix('restart', this.nowMs, index);
     if (node.log.length > 0 && this.disk.bitFlipProbability > 0 && this.mayDamageDisk(node) && this.prng.chance(this.disk.bitFlipProbability)) {
-      this.corruptStoredEntry(node, this.prng.between(1, node.log.length), 'bit flip in');
+      this.corruptStoredEntry(node, this.prng.pick(node.log).opNumber, 'bit flip in');
+    }
+    const latent = this.disk.latentSectorErrorProbability ?? 0;
+    if (node.log.length > 0 && latent > 0 && this.mayDamageDisk(node) && this.prng.chance(latent)) {
+      // The driver reads an unreadable sector as a corrupt entry: the replica must never see a silent hole.
+      const first = this.prng.between(0, node.log.length - 1);
+      const last = Math.min(node.log.length - 1, first + this.prng.between(0, 3));
+      for (let position = first; position <= last; position++) this.corruptStoredEntry(node, node.log[position]!.opNumber, 'latent sector error at');
     }
     node.stateMachine = new KvStateMachine();
-    this.startReplica(node, { hardState: node.hardState.value, log: node.log.slice() });
+    if (node.checkpoint !== undefined) node.stateMachine.restore(node.checkpoint.state);
+    this.startReplica(node, {
+      hardState: node.hardState.value,
+      ...(node.checkpoint === undefined ? {} : { checkpoint: node.checkpoint.checkpoint }),
+      log: node.log.slice(),
+    });
+  }
+
+  private storedEntry(node: ReplicaNode, opNumber: number): LogEntry<Op> | undefined {
+    return opNumber > node.logBase ? node.log[opNumber - node.logBase - 1] : undefined;
   }
 
   /**
@@ -252,10 +299,10 @@ export class Simulation {
   corruptStoredEntry(index: ReplicaIndex | ReplicaNode, opNumber: number, what = 'bit flip in'): void {
     const node = typeof index === 'number' ? this.nodes[index]! : index;
     assert(node.replica === undefined, `replica ${node.index} is up: corrupt its disk while it is down`);
-    const entry = node.log[opNumber - 1];
+    const entry = this.storedEntry(node, opNumber);
     assert(entry?.opNumber === opNumber, `replica ${node.index} has no stored op ${opNumber}`);
     const bit = this.prng.between(0, 30);
-    node.log[opNumber - 1] = { ...entry, requestNumber: entry.requestNumber ^ (1 << bit) };
+    node.log[opNumber - node.logBase - 1] = { ...entry, requestNumber: entry.requestNumber ^ (1 << bit) };
     node.corruptFrom = Math.min(node.corruptFrom ?? opNumber, opNumber);
     const committed = this.committedByOp.get(opNumber)?.checksum === entry.checksum ? ' (committed)' : '';
     this.trace.mix('corrupt', this.nowMs, node.index, opNumber, bit);
@@ -349,9 +396,11 @@ export class Simulation {
     const digests = new Set(up.map((node) => node.stateMachine.digest()));
     this.require(digests.size === 1, `replica states differ after convergence (${digests.size} distinct)`);
     for (const node of up) {
-      const log = node.replica!.log;
+      const replica = node.replica!;
       for (const ack of this.acknowledged) {
-        const entry = log[ack.opNumber - 1];
+        // Compacted entries live on in the state (whose digest agrees above).
+        if (ack.opNumber <= replica.logBaseOpNumber) continue;
+        const entry = replica.entry(ack.opNumber);
         this.require(
           entry !== undefined && entry.clientId === ack.clientId && entry.requestNumber === ack.requestNumber && ack.opNumber <= commitMax,
           `acknowledged op ${ack.opNumber} (${ack.clientId}#${ack.requestNumber}) lost on replica ${node.index}`,
@@ -376,12 +425,14 @@ export class Simulation {
 
   // Replicas.
 
-  private startReplica(node: ReplicaNode, durable: DurableState<Op> | undefined): void {
+  private startReplica(node: ReplicaNode, durable: DurableState<Op, Result> | undefined): void {
     node.replica = new Replica<Op, Result>({
       replicaIndex: node.index,
       replicaCount: this.replicaCount,
       stateMachine: node.stateMachine,
       random: this.prng.fork(),
+      logRetainOps: this.logRetainOps,
+      compactOpsMin: this.compactOpsMin,
       ...(durable === undefined ? {} : { durable }),
       ...(this.timeouts === undefined ? {} : { timeouts: this.timeouts }),
       unsafe: this.unsafe,
@@ -408,22 +459,40 @@ export class Simulation {
       const replica = node.replica;
       const ready = replica.ready();
       for (const { entry } of ready.committed) this.recordCommitted(node.index, entry);
-      const writes = ready.hardState !== undefined || ready.truncateAfterOpNumber !== undefined || ready.entries.length > 0;
+      if (ready.installedCheckpoint !== undefined) {
+        this.stateTransfers++;
+        this.trace.mix('state_transfer', this.nowMs, node.index, ready.installedCheckpoint.opNumber);
+      }
+      // Checkpoint the state machine as of this Ready's commit number, now
+      // and then (and always after a state transfer: the log no longer holds it).
+      const checkpointDue =
+        ready.installedCheckpoint !== undefined ||
+        (ready.hardState !== undefined && replica.commitNumber > (node.checkpoint?.checkpoint.opNumber ?? 0) && this.prng.chance(this.checkpointProbability));
+      const checkpoint = checkpointDue ? { checkpoint: replica.checkpointAtCommit(), state: node.stateMachine.snapshot() } : undefined;
+      const writes =
+        ready.hardState !== undefined ||
+        ready.truncateAfterOpNumber !== undefined ||
+        ready.entries.length > 0 ||
+        ready.installedCheckpoint !== undefined ||
+        ready.compactThroughOpNumber !== undefined;
       if (!writes) {
         this.emit(node, ready);
         if (node.replica === replica) replica.advance(ready);
         continue;
       }
       node.writing = ready;
+      node.writingCheckpoint = checkpoint;
       const incarnation = node.incarnation;
       this.queue.schedule(this.prng.between(1, this.diskLatencyMsMax), () => {
         this.guard(() => {
           if (node.incarnation !== incarnation) return; // Crashed while writing: the write is lost.
-          this.persist(node, ready);
+          this.persist(node, ready, checkpoint);
           node.writing = undefined;
+          node.writingCheckpoint = undefined;
           this.emit(node, ready);
           if (node.replica !== replica) return; // Crashed right after sending.
           replica.advance(ready);
+          if (checkpoint !== undefined) replica.checkpointed(checkpoint.checkpoint.opNumber);
           this.pump(node);
         });
       });
@@ -431,16 +500,34 @@ export class Simulation {
     }
   }
 
-  private persist(node: ReplicaNode, ready: Ready<Op, Result>): void {
+  /** Applies a Ready's writes in the order the Ready documents, with the checkpoint taken for it. */
+  private persist(node: ReplicaNode, ready: Ready<Op, Result>, checkpoint: StoredCheckpoint | undefined): void {
+    if (ready.installedCheckpoint !== undefined) {
+      assert(checkpoint !== undefined && checkpoint.checkpoint.opNumber >= ready.installedCheckpoint.opNumber, 'a state transfer is checkpointed');
+      node.log.length = 0;
+      node.logBase = ready.installedCheckpoint.opNumber;
+      node.corruptFrom = undefined;
+    }
+    if (checkpoint !== undefined) node.checkpoint = checkpoint;
     if (ready.truncateAfterOpNumber !== undefined) {
-      node.log.length = Math.min(node.log.length, ready.truncateAfterOpNumber);
-      if (node.corruptFrom !== undefined && node.corruptFrom > node.log.length) node.corruptFrom = undefined;
+      const keep = ready.truncateAfterOpNumber;
+      assert(keep >= node.logBase, `replica ${node.index} truncates after ${keep}, below its stored base ${node.logBase}`);
+      node.log.length = Math.min(node.log.length, keep - node.logBase);
+      if (node.corruptFrom !== undefined && node.corruptFrom > keep) node.corruptFrom = undefined;
     }
     for (const entry of ready.entries) {
-      assert(entry.opNumber === node.log.length + 1, `replica ${node.index} persists op ${entry.opNumber} after ${node.log.length}`);
+      const last = node.logBase + node.log.length;
+      assert(entry.opNumber === last + 1, `replica ${node.index} persists op ${entry.opNumber} after ${last}`);
       node.log.push(entry);
     }
     if (ready.hardState !== undefined) node.hardState.value = ready.hardState;
+    const compactThrough = ready.compactThroughOpNumber;
+    if (compactThrough !== undefined && compactThrough > node.logBase) {
+      assert(compactThrough <= (node.checkpoint?.checkpoint.opNumber ?? 0), `replica ${node.index} compacts past its checkpoint`);
+      node.log.splice(0, Math.min(node.log.length, compactThrough - node.logBase));
+      node.logBase = compactThrough;
+      if (node.corruptFrom !== undefined && node.corruptFrom <= compactThrough) node.corruptFrom = undefined;
+    }
   }
 
   private emit(node: ReplicaNode, ready: Ready<Op, Result>): void {
@@ -484,7 +571,7 @@ export class Simulation {
     return delays;
   }
 
-  private sendToReplica(from: ReplicaIndex, to: ReplicaIndex, message: Message<Op>): void {
+  private sendToReplica(from: ReplicaIndex, to: ReplicaIndex, message: Message<Op, Result>): void {
     if (from >= 0 && !this.linkOpen(from, to)) return;
     for (const delayMs of this.deliveryDelays()) {
       this.queue.schedule(delayMs, () => {

@@ -11,6 +11,11 @@ export interface ClientRecord<Result> {
   readonly result: Result;
 }
 
+/** One row of the table, as a checkpoint carries it. */
+export interface ClientEntry<Result> extends ClientRecord<Result> {
+  readonly clientId: string;
+}
+
 export class ClientTable<Result> {
   private readonly records = new Map<string, ClientRecord<Result>>();
 
@@ -31,6 +36,20 @@ export class ClientTable<Result> {
     );
     assert(previous !== undefined || this.records.size < this.clientsMax, `client table full (${this.clientsMax} clients)`);
     this.records.set(clientId, record);
+  }
+
+  /** Every row, in client id order (a checkpoint's copy). */
+  entries(): ClientEntry<Result>[] {
+    return [...this.records.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([clientId, record]) => ({ clientId, ...record }));
+  }
+
+  /** Replaces the table with a checkpoint's rows. */
+  load(entries: readonly ClientEntry<Result>[]): void {
+    assert(entries.length <= this.clientsMax, `checkpoint holds ${entries.length} clients, the table ${this.clientsMax}`);
+    this.records.clear();
+    for (const { clientId, requestNumber, opNumber, result } of entries) this.records.set(clientId, { requestNumber, opNumber, result });
   }
 
   get size(): number {

@@ -23,6 +23,18 @@ export interface LogEntry<Op> {
 /** The checksum "before" op 1. */
 export const logOriginChecksum = '0'.repeat(32);
 
+/**
+ * Consecutive entries after a base entry known only by its op number,
+ * checksum and timestamp (the entries up to the base were compacted into a
+ * checkpoint). What DoViewChange and StartView carry instead of a whole log.
+ */
+export interface LogSuffix<Op> {
+  readonly baseOpNumber: number;
+  readonly baseChecksum: string;
+  readonly baseTimestampMs: number;
+  readonly entries: readonly LogEntry<Op>[];
+}
+
 export function entryChecksum<Op>(entry: Omit<LogEntry<Op>, 'checksum'>): string {
   const body = encodeRecord([
     entry.opNumber,
@@ -47,15 +59,16 @@ export function entryIntact<Op>(entry: LogEntry<Op>): boolean {
 }
 
 /**
- * How many leading entries of `log` form an intact chain from op 1 (each entry
- * intact, numbered in order, linked to its predecessor). A restarted replica
- * keeps that prefix and repairs the rest from its peers.
+ * How many leading entries of `log` form an intact chain after the entry
+ * `baseOpNumber` whose checksum is `baseChecksum` (op 0 and the origin by
+ * default): each entry intact, numbered in order, linked to its predecessor.
+ * A restarted replica keeps that prefix and repairs the rest from its peers.
  */
-export function intactPrefixLength<Op>(log: readonly LogEntry<Op>[]): number {
-  let previous = logOriginChecksum;
+export function intactPrefixLength<Op>(log: readonly LogEntry<Op>[], baseOpNumber = 0, baseChecksum = logOriginChecksum): number {
+  let previous = baseChecksum;
   for (let index = 0; index < log.length; index++) {
     const entry = log[index]!;
-    if (entry.opNumber !== index + 1 || entry.previousChecksum !== previous || !entryIntact(entry)) return index;
+    if (entry.opNumber !== baseOpNumber + index + 1 || entry.previousChecksum !== previous || !entryIntact(entry)) return index;
     previous = entry.checksum;
   }
   return log.length;

@@ -2,13 +2,28 @@
 // Cowling, 2012), plus two repair messages: GetState/NewState fill a gap in a
 // backup's log within one view, RequestStartView asks the primary of a newer
 // view to resend StartView (TigerBeetle's repair for a replica that missed it).
-// Messages are plain values; the driver serializes them.
+// Checkpoint carries a primary's state machine snapshot to a replica whose log
+// ends before the primary's compacted prefix (state transfer). Messages are
+// plain values; the driver serializes them.
 
-import type { LogEntry } from './log-entry.js';
+import type { ClientEntry } from './client-table.js';
+import type { LogEntry, LogSuffix } from './log-entry.js';
 
 export type ReplicaIndex = number;
 
-export type Message<Op> =
+/**
+ * The state machine's state through `opNumber`, named by that entry's checksum
+ * and timestamp, with the client table as of that op: what a replica restarts
+ * from and what state transfer installs.
+ */
+export interface Checkpoint<Result> {
+  readonly opNumber: number;
+  readonly checksum: string;
+  readonly timestampMs: number;
+  readonly clients: readonly ClientEntry<Result>[];
+}
+
+export type Message<Op, Result = never> =
   | { readonly type: 'request'; readonly clientId: string; readonly requestNumber: number; readonly op: Op }
   | {
       readonly type: 'prepare';
@@ -28,14 +43,14 @@ export type Message<Op> =
       readonly from: ReplicaIndex;
       /** The last view in which the sender's status was normal. */
       readonly logView: number;
-      readonly log: readonly LogEntry<Op>[];
+      readonly log: LogSuffix<Op>;
       readonly commitNumber: number;
     }
   | {
       readonly type: 'start_view';
       readonly view: number;
       readonly from: ReplicaIndex;
-      readonly log: readonly LogEntry<Op>[];
+      readonly log: LogSuffix<Op>;
       readonly commitNumber: number;
     }
   | { readonly type: 'request_start_view'; readonly view: number; readonly from: ReplicaIndex }
@@ -47,16 +62,24 @@ export type Message<Op> =
       readonly from: ReplicaIndex;
       readonly entries: readonly LogEntry<Op>[];
       readonly commitNumber: number;
+    }
+  /** State transfer: the sender's state machine as of its commit number. */
+  | {
+      readonly type: 'checkpoint';
+      readonly view: number;
+      readonly from: ReplicaIndex;
+      readonly checkpoint: Checkpoint<Result>;
+      readonly state: Uint8Array;
     };
 
-export type MessageType = Message<unknown>['type'];
+export type MessageType = Message<unknown, unknown>['type'];
 
-export type ReplicaMessage<Op> = Exclude<Message<Op>, { type: 'request' }>;
+export type ReplicaMessage<Op, Result = never> = Exclude<Message<Op, Result>, { type: 'request' }>;
 
 /** A message addressed to one replica. */
-export interface Envelope<Op> {
+export interface Envelope<Op, Result = never> {
   readonly to: ReplicaIndex;
-  readonly message: ReplicaMessage<Op>;
+  readonly message: ReplicaMessage<Op, Result>;
 }
 
 /** The answer to a client, sent by the primary once the request is committed. */

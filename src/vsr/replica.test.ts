@@ -8,7 +8,7 @@ import type { Random } from '../io/random.js';
 import type { Message } from './messages.js';
 import type { Ready, StateMachine } from './replica.js';
 import { Replica } from './replica.js';
-import { intactPrefixLength } from './log-entry.js';
+import { intactPrefixLength, logOriginChecksum } from './log-entry.js';
 
 type Op = { readonly key: string; readonly value: string };
 
@@ -20,6 +20,15 @@ class Register implements StateMachine<Op, string | null> {
     const previous = this.values.get(op.key) ?? null;
     this.values.set(op.key, op.value);
     return previous;
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify([this.applied, [...this.values]]));
+  }
+  restore(snapshot: Uint8Array): void {
+    const [applied, values] = JSON.parse(new TextDecoder().decode(snapshot)) as [number, [string, string][]];
+    this.applied = applied;
+    this.values.clear();
+    for (const [key, value] of values) this.values.set(key, value);
   }
 }
 
@@ -170,7 +179,7 @@ describe('Replica', () => {
     assert.equal(first.truncateAfterOpNumber, undefined, 'the corrupt entry stays on disk (it marks the replica as recovering) until replaced');
     // It neither acknowledges prepares nor starts or joins view changes.
     backup.step({ type: 'prepare', view: 0, from: 0, entries: log.slice(0, 1), commitNumber: 4 });
-    backup.step({ type: 'do_view_change', view: 1, from: 2, logView: 0, log: [], commitNumber: 0 });
+    backup.step({ type: 'do_view_change', view: 1, from: 2, logView: 0, log: { baseOpNumber: 0, baseChecksum: logOriginChecksum, baseTimestampMs: 0, entries: [] }, commitNumber: 0 });
     for (let tick = 0; tick < 200; tick++) backup.tick(tick);
     assert.equal(backup.status, 'recovering');
     assert.equal(backup.view, 0);

@@ -13,13 +13,20 @@
 // whose persisted log has a torn or corrupt entry rejoins only after adopting
 // a primary's whole log (status `recovering`), since it may have acknowledged
 // the entries it lost.
+//
+// Checkpoints and compaction: the driver tells the replica (`checkpointed`)
+// when the state machine's state through an op is durable; the replica then
+// drops log entries behind it, keeping `logRetainOps` for lagging peers, and
+// the next Ready says which persisted entries may go. A replica whose log ends
+// before a primary's kept entries gets the primary's state machine snapshot
+// instead (state transfer, the `checkpoint` message).
 
 import type { Random } from '../io/random.js';
 import { assert } from '../stdx/assert.js';
 import { ClientTable } from './client-table.js';
-import type { LogEntry } from './log-entry.js';
+import type { LogEntry, LogSuffix } from './log-entry.js';
 import { intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
-import type { Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
+import type { Checkpoint, Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
 
 /**
  * `recovering`: restarted with a corrupt entry in its log (a torn write or a
@@ -32,7 +39,14 @@ export type ReplicaStatus = 'normal' | 'view_change' | 'recovering';
 /** The deterministic service being replicated. Never reads a clock: time comes from the entry. */
 export interface StateMachine<Op, Result> {
   apply(op: Op, opNumber: number, timestampMs: number): Result;
+  /** The whole state as bytes (state transfer sends it to a lagging replica). */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot taken by `snapshot`. */
+  restore(snapshot: Uint8Array): void;
 }
+
+/** The checkpoint of an empty state machine. */
+export const originCheckpoint: Checkpoint<never> = { opNumber: 0, checksum: logOriginChecksum, timestampMs: 0, clients: [] };
 
 export interface HardState {
   readonly view: number;
@@ -41,20 +55,37 @@ export interface HardState {
   readonly commitNumber: number;
 }
 
-/** What a replica persisted: all a restarted replica gets back. */
-export interface DurableState<Op> {
+/**
+ * What a replica persisted: all a restarted replica gets back. The state
+ * machine handed to the replica must hold exactly the checkpoint's state;
+ * persisted entries up to the checkpoint are ignored.
+ */
+export interface DurableState<Op, Result> {
   readonly hardState: HardState;
+  /** Absent: the state machine is empty (op 0). */
+  readonly checkpoint?: Checkpoint<Result>;
   readonly log: readonly LogEntry<Op>[];
 }
 
+/**
+ * The driver applies a Ready's writes in this order: `installedCheckpoint`,
+ * `truncateAfterOpNumber`, `entries`, `hardState`, `compactThroughOpNumber`.
+ */
 export interface Ready<Op, Result> {
+  /**
+   * State transfer replaced the state machine's state with this checkpoint:
+   * persist the state and the checkpoint, and drop every persisted entry.
+   */
+  readonly installedCheckpoint: Checkpoint<Result> | undefined;
   /** Write when present (before the entries are considered durable). */
   readonly hardState: HardState | undefined;
   /** Drop every persisted entry with an op number above this, before appending `entries`. */
   readonly truncateAfterOpNumber: number | undefined;
   readonly entries: readonly LogEntry<Op>[];
+  /** Persisted entries up to this op number may be dropped (a durable checkpoint covers them). */
+  readonly compactThroughOpNumber: number | undefined;
   /** Send only after the writes above are durable. */
-  readonly messages: readonly Envelope<Op>[];
+  readonly messages: readonly Envelope<Op, Result>[];
   readonly replies: readonly Reply<Result>[];
   readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
   /** Bookkeeping for `advance`. */
@@ -101,7 +132,7 @@ export interface ReplicaOptions<Op, Result> {
   readonly stateMachine: StateMachine<Op, Result>;
   readonly random: Random;
   /** What this replica persisted before a restart; absent for a fresh replica. */
-  readonly durable?: DurableState<Op>;
+  readonly durable?: DurableState<Op, Result>;
   readonly timeouts?: ReplicaTimeouts;
   /** Client requests in one Prepare. */
   readonly batchOpsMax?: number;
@@ -112,13 +143,18 @@ export interface ReplicaOptions<Op, Result> {
   /** Entries in one Prepare resend or NewState. */
   readonly repairEntriesMax?: number;
   readonly clientsMax?: number;
-  /** Log entries kept (no compaction yet): a hard limit. */
+  /** Log entries held in memory: a hard limit (compaction keeps the log well below it). */
   readonly logOpsMax?: number;
+  /** Entries kept behind the latest checkpoint, so a briefly lagging peer is repaired without state transfer. */
+  readonly logRetainOps?: number;
+  /** Compaction drops at least this many entries at once. */
+  readonly compactOpsMin?: number;
   readonly unsafe?: UnsafeFlags;
 }
 
 type Request<Op> = Extract<Message<Op>, { type: 'request' }>;
 type DoViewChange<Op> = Extract<Message<Op>, { type: 'do_view_change' }>;
+type CheckpointMessage<Op, Result> = Extract<Message<Op, Result>, { type: 'checkpoint' }>;
 
 export class Replica<Op, Result> {
   readonly replicaIndex: ReplicaIndex;
@@ -130,6 +166,8 @@ export class Replica<Op, Result> {
   private readonly requestQueueMax: number;
   private readonly repairEntriesMax: number;
   private readonly logOpsMax: number;
+  private readonly logRetainOps: number;
+  private readonly compactOpsMin: number;
   private readonly unsafe: UnsafeFlags;
   private readonly stateMachine: StateMachine<Op, Result>;
   private readonly random: Random;
@@ -138,7 +176,13 @@ export class Replica<Op, Result> {
   private viewValue = 0;
   private logViewValue = 0;
   private statusValue: ReplicaStatus = 'normal';
+  /** Entries after `logBase`; entries up to it were compacted into a checkpoint. */
   private readonly logValue: LogEntry<Op>[] = [];
+  private logBase = 0;
+  private baseChecksum = logOriginChecksum;
+  private baseTimestampMs = 0;
+  /** The state through this op is durable (the driver said so). */
+  private checkpointOpNumber = 0;
   private commitNumberValue = 0;
   private nowMs = 0;
 
@@ -158,13 +202,14 @@ export class Replica<Op, Result> {
   private repairTimer = 0;
 
   // Output not yet handed to a Ready.
-  private outbox: Envelope<Op>[] = [];
+  private outbox: Envelope<Op, Result>[] = [];
   private replies: Reply<Result>[] = [];
   private committed: { entry: LogEntry<Op>; result: Result }[] = [];
   private hardStateDirty = false;
   /** Entries with op numbers up to here were handed to a Ready (or came from disk). */
   private handedOffOpNumber = 0;
   private truncateAfter: number | undefined;
+  private installedCheckpoint: Checkpoint<Result> | undefined;
   private logGeneration = 0;
   private durableOpNumber = 0;
   private readyInFlight = false;
@@ -185,6 +230,9 @@ export class Replica<Op, Result> {
     this.requestQueueMax = options.requestQueueMax ?? 1024;
     this.repairEntriesMax = options.repairEntriesMax ?? 128;
     this.logOpsMax = options.logOpsMax ?? 1_000_000;
+    this.logRetainOps = options.logRetainOps ?? 10_000;
+    this.compactOpsMin = options.compactOpsMin ?? 1024;
+    assert(this.compactOpsMin >= 1 && this.logRetainOps >= 0 && this.logRetainOps + this.compactOpsMin < this.logOpsMax, 'log retention limits');
     this.unsafe = options.unsafe ?? {};
     this.stateMachine = options.stateMachine;
     this.random = options.random;
@@ -205,13 +253,33 @@ export class Replica<Op, Result> {
     return this.statusValue;
   }
   get opNumber(): number {
-    return this.logValue.length;
+    return this.logBase + this.logValue.length;
   }
   get commitNumber(): number {
     return this.commitNumberValue;
   }
+  /** The entries held, after `logBaseOpNumber`. */
   get log(): readonly LogEntry<Op>[] {
     return this.logValue;
+  }
+  /** Entries up to this op number were compacted away (or installed by state transfer). */
+  get logBaseOpNumber(): number {
+    return this.logBase;
+  }
+  /** The entry at `opNumber`, if this replica still holds it. */
+  entry(opNumber: number): LogEntry<Op> | undefined {
+    return opNumber > this.logBase ? this.logValue[opNumber - this.logBase - 1] : undefined;
+  }
+  /** The state machine's state as of the commit number, named as a checkpoint (for the driver to persist). */
+  checkpointAtCommit(): Checkpoint<Result> {
+    const opNumber = this.commitNumberValue;
+    const entry = this.entry(opNumber);
+    return {
+      opNumber,
+      checksum: entry?.checksum ?? this.checksumAt(opNumber)!,
+      timestampMs: entry?.timestampMs ?? this.baseTimestampMs,
+      clients: this.clientTable.entries(),
+    };
   }
   isPrimary(): boolean {
     return this.primaryOf(this.viewValue) === this.replicaIndex;
@@ -222,9 +290,10 @@ export class Replica<Op, Result> {
 
   // Inputs.
 
-  step(message: Message<Op>): void {
+  step(message: Message<Op, Result>): void {
     if (this.statusValue === 'recovering') {
       if (message.type === 'start_view') this.onStartView(message);
+      if (message.type === 'checkpoint') this.onCheckpoint(message);
       return;
     }
     if (message.type === 'request') {
@@ -259,7 +328,19 @@ export class Replica<Op, Result> {
       case 'get_state':
         this.onGetState(message);
         return;
+      case 'checkpoint':
+        this.onCheckpoint(message);
+        return;
     }
+  }
+
+  /**
+   * The driver made the state machine's state through `opNumber` durable (a
+   * checkpoint): log entries behind it may be compacted.
+   */
+  checkpointed(opNumber: number): void {
+    assert(opNumber <= this.commitNumberValue, `checkpoint at ${opNumber} beyond commit ${this.commitNumberValue}`);
+    this.checkpointOpNumber = Math.max(this.checkpointOpNumber, opNumber);
   }
 
   /** One tick of the driver's clock; `nowMs` is the wall clock, used only to timestamp new entries. */
@@ -295,7 +376,8 @@ export class Replica<Op, Result> {
       this.committed.length > 0 ||
       this.hardStateDirty ||
       this.truncateAfter !== undefined ||
-      this.logValue.length > this.handedOffOpNumber ||
+      this.installedCheckpoint !== undefined ||
+      this.opNumber > this.handedOffOpNumber ||
       this.canPrepareQueued()
     );
   }
@@ -303,28 +385,44 @@ export class Replica<Op, Result> {
   ready(): Ready<Op, Result> {
     assert(!this.readyInFlight, `replica ${this.replicaIndex}: ready() before advance() of the previous Ready`);
     this.prepareQueued();
-    let entries = this.logValue.slice(this.handedOffOpNumber);
+    let entries = this.entriesFrom(this.handedOffOpNumber + 1);
     const holdBack = this.unsafe.skipPersistBeforePrepareOk === true && !this.isPrimary() && entries.length > 0 && !this.heldBackLastReady;
     this.heldBackLastReady = holdBack;
     if (holdBack) entries = [];
+    if (!holdBack) this.handedOffOpNumber = this.opNumber;
     const ready: Ready<Op, Result> = {
+      installedCheckpoint: this.installedCheckpoint,
       hardState: this.hardStateDirty ? this.hardStateToPersist() : undefined,
       truncateAfterOpNumber: this.truncateAfter,
       entries,
+      compactThroughOpNumber: this.compact(),
       messages: this.outbox,
       replies: this.replies,
       committed: this.committed,
-      durableThroughOpNumber: this.handedOffOpNumber + entries.length,
+      durableThroughOpNumber: holdBack ? this.handedOffOpNumber : this.opNumber,
       logGeneration: this.logGeneration,
     };
-    if (!holdBack) this.handedOffOpNumber = this.logValue.length;
     this.outbox = [];
     this.replies = [];
     this.committed = [];
     this.hardStateDirty = false;
     this.truncateAfter = undefined;
+    this.installedCheckpoint = undefined;
     this.readyInFlight = true;
     return ready;
+  }
+
+  /** Drops entries behind the durable checkpoint, keeping `logRetainOps`; returns the new base if it moved. */
+  private compact(): number | undefined {
+    const target = Math.min(this.checkpointOpNumber, this.handedOffOpNumber) - this.logRetainOps;
+    if (target - this.logBase < this.compactOpsMin) return undefined;
+    assert(target <= this.commitNumberValue, `compacting uncommitted op ${target}`);
+    const base = this.entryAt(target);
+    this.logValue.splice(0, target - this.logBase);
+    this.logBase = target;
+    this.baseChecksum = base.checksum;
+    this.baseTimestampMs = base.timestampMs;
+    return target;
   }
 
   /** The Ready's writes are durable and its messages sent. */
@@ -332,29 +430,40 @@ export class Replica<Op, Result> {
     assert(this.readyInFlight, 'advance() without ready()');
     this.readyInFlight = false;
     if (ready.logGeneration === this.logGeneration) {
-      this.durableOpNumber = Math.max(this.durableOpNumber, Math.min(ready.durableThroughOpNumber, this.logValue.length));
+      this.durableOpNumber = Math.max(this.durableOpNumber, Math.min(ready.durableThroughOpNumber, this.opNumber));
     }
     if (this.statusValue === 'normal' && this.isPrimary()) this.commitAcknowledged();
   }
 
   // Restart.
 
-  private restore(durable: DurableState<Op>): void {
+  private restore(durable: DurableState<Op, Result>): void {
     const { hardState } = durable;
     assert(hardState.logView <= hardState.view, `restored logView ${hardState.logView} > view ${hardState.view}`);
-    // A torn or corrupt entry and everything after it are dropped, never
-    // trusted; peers resend them. With peers, the replica recovers first: it
-    // may have acknowledged what it lost, so it must not vote on a log that
-    // lacks it. A group of 1 has no one to ask and keeps the intact prefix.
-    const intact = intactPrefixLength(durable.log);
-    this.logValue.push(...durable.log.slice(0, intact));
-    const corrupt = intact < durable.log.length;
+    const checkpoint = durable.checkpoint ?? originCheckpoint;
+    this.logBase = checkpoint.opNumber;
+    this.baseChecksum = checkpoint.checksum;
+    this.baseTimestampMs = checkpoint.timestampMs;
+    this.checkpointOpNumber = checkpoint.opNumber;
+    this.commitNumberValue = checkpoint.opNumber;
+    this.clientTable.load(checkpoint.clients);
+    // Entries the checkpoint covers are not needed (nor trusted). A torn or
+    // corrupt entry and everything after it are dropped, never trusted; peers
+    // resend them. With peers, the replica recovers first: it may have
+    // acknowledged what it lost, so it must not vote on a log that lacks it. A
+    // group of 1 has no one to ask and keeps the intact prefix.
+    const stored = durable.log.filter((entry) => entry.opNumber > checkpoint.opNumber);
+    const intactCount = intactPrefixLength(stored, checkpoint.opNumber, checkpoint.checksum);
+    this.logValue.push(...stored.slice(0, intactCount));
+    const intact = this.opNumber;
+    const corrupt = intactCount < stored.length;
     if (corrupt) this.logGeneration++;
     const recover = corrupt && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
     if (corrupt && !recover) this.truncateAfter = intact;
     this.viewValue = hardState.view;
     this.logViewValue = hardState.logView;
     this.statusValue = hardState.view > hardState.logView ? 'view_change' : 'normal';
+    this.checkpointOpNumber = checkpoint.opNumber;
     if (recover) {
       this.statusValue = 'recovering';
       this.recoveringIntact = intact;
@@ -386,7 +495,7 @@ export class Replica<Op, Result> {
     for (const queued of this.requestQueue) {
       if (queued.clientId === clientId && queued.requestNumber >= requestNumber) return true;
     }
-    for (let opNumber = this.commitNumberValue + 1; opNumber <= this.logValue.length; opNumber++) {
+    for (let opNumber = this.commitNumberValue + 1; opNumber <= this.opNumber; opNumber++) {
       const entry = this.entryAt(opNumber);
       if (entry.clientId === clientId && entry.requestNumber >= requestNumber) return true;
     }
@@ -398,32 +507,32 @@ export class Replica<Op, Result> {
       this.requestQueue.length > 0 &&
       this.statusValue === 'normal' &&
       this.isPrimary() &&
-      this.logValue.length - this.commitNumberValue < this.pipelineOpsMax
+      this.opNumber - this.commitNumberValue < this.pipelineOpsMax
     );
   }
 
   /** Turns queued requests into one batch of entries and one Prepare (batching). */
   private prepareQueued(): void {
     if (!this.canPrepareQueued()) return;
-    const room = this.pipelineOpsMax - (this.logValue.length - this.commitNumberValue);
+    const room = this.pipelineOpsMax - (this.opNumber - this.commitNumberValue);
     const batch = this.requestQueue.splice(0, Math.min(room, this.batchOpsMax));
-    const first = this.logValue.length + 1;
+    const first = this.opNumber + 1;
     for (const request of batch) {
       const previous = this.logValue.at(-1);
-      const timestampMs = Math.max(this.nowMs, previous?.timestampMs ?? 0);
+      const timestampMs = Math.max(this.nowMs, previous?.timestampMs ?? this.baseTimestampMs);
       this.appendEntry(
         makeEntry({
-          opNumber: this.logValue.length + 1,
+          opNumber: this.opNumber + 1,
           view: this.viewValue,
           clientId: request.clientId,
           requestNumber: request.requestNumber,
           timestampMs,
           op: request.op,
-          previousChecksum: previous?.checksum ?? logOriginChecksum,
+          previousChecksum: previous?.checksum ?? this.baseChecksum,
         }),
       );
     }
-    const entries = this.logValue.slice(first - 1);
+    const entries = this.entriesFrom(first);
     this.broadcast({ type: 'prepare', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
     this.heartbeatTimer = this.timeouts.heartbeatTicks;
     if (this.replicaCount === 1) this.commitAcknowledged();
@@ -435,7 +544,7 @@ export class Replica<Op, Result> {
       return;
     }
     if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
-    assert(message.opNumber <= this.logValue.length, `prepare_ok for op ${message.opNumber} beyond the primary's log`);
+    assert(message.opNumber <= this.opNumber, `prepare_ok for op ${message.opNumber} beyond the primary's log`);
     this.acks.set(message.from, Math.max(this.acks.get(message.from) ?? 0, message.opNumber));
     this.commitAcknowledged();
   }
@@ -446,7 +555,7 @@ export class Replica<Op, Result> {
     for (const [replica, opNumber] of this.acks) if (replica !== this.replicaIndex) held.push(opNumber);
     if (held.length < this.quorum) return;
     held.sort((a, b) => b - a);
-    const quorumOpNumber = Math.min(held[this.quorum - 1]!, this.logValue.length);
+    const quorumOpNumber = Math.min(held[this.quorum - 1]!, this.opNumber);
     if (quorumOpNumber > this.commitNumberValue) this.commitUpTo(quorumOpNumber);
   }
 
@@ -466,16 +575,60 @@ export class Replica<Op, Result> {
     for (let replica = 0; replica < this.replicaCount; replica++) {
       if (replica === this.replicaIndex) continue;
       const from = Math.max(this.acks.get(replica) ?? 0, this.commitNumberValue) + 1;
-      if (from > this.logValue.length) continue;
-      const entries = this.logValue.slice(from - 1, from - 1 + this.repairEntriesMax);
+      // Behind the kept entries, the backup asks (GetState) and gets a checkpoint.
+      if (from > this.opNumber || from <= this.logBase) continue;
+      const entries = this.entriesFrom(from, this.repairEntriesMax);
       this.send(replica, { type: 'prepare', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
     }
   }
 
   private onGetState(message: Extract<Message<Op>, { type: 'get_state' }>): void {
     if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
-    const entries = this.logValue.slice(message.opNumber, message.opNumber + this.repairEntriesMax);
+    if (message.opNumber < this.logBase) {
+      // The entries it needs were compacted: send the state machine instead.
+      const checkpoint = this.checkpointAtCommit();
+      const state = this.stateMachine.snapshot();
+      this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state });
+      return;
+    }
+    const entries = this.entriesFrom(message.opNumber + 1, this.repairEntriesMax);
     this.send(message.from, { type: 'new_state', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
+  }
+
+  /**
+   * State transfer from the primary of this view or a newer one: its state as
+   * of its commit number, which only ever holds committed ops. Installing it
+   * drops this replica's whole log. That is safe when the checkpoint lies
+   * beyond the log, and when the replica's log belongs to an older view (or
+   * is untrusted, recovering): the sender's view started from a quorum's
+   * logs, so whatever of this log was committed is in the checkpoint or the
+   * StartView that follows, and the rest was never committed. A backup in
+   * the sender's own normal view keeps its entries: it acknowledged them.
+   */
+  private onCheckpoint(message: CheckpointMessage<Op, Result>): void {
+    const { checkpoint } = message;
+    if (message.view < this.viewValue || message.from !== this.primaryOf(message.view) || message.from === this.replicaIndex) return;
+    if (checkpoint.opNumber <= this.commitNumberValue) return;
+    const ownView = this.statusValue === 'normal' && message.view === this.viewValue;
+    if (ownView && checkpoint.opNumber <= this.opNumber) return;
+    this.stateMachine.restore(message.state);
+    this.clientTable.load(checkpoint.clients);
+    this.logValue.length = 0;
+    this.logBase = checkpoint.opNumber;
+    this.baseChecksum = checkpoint.checksum;
+    this.baseTimestampMs = checkpoint.timestampMs;
+    this.commitNumberValue = checkpoint.opNumber;
+    this.handedOffOpNumber = checkpoint.opNumber;
+    this.durableOpNumber = Math.min(this.durableOpNumber, checkpoint.opNumber);
+    this.truncateAfter = undefined;
+    this.recoveringIntact = undefined;
+    this.installedCheckpoint = checkpoint;
+    this.logGeneration++;
+    this.hardStateDirty = true;
+    this.repairTimer = 0;
+    // Carry on from the checkpoint: the rest of the log, or the view it missed.
+    if (this.statusValue === 'normal' && message.view === this.viewValue) this.requestRepair(message.from);
+    else this.send(message.from, { type: 'request_start_view', view: message.view, from: this.replicaIndex });
   }
 
   // Normal operation: backup.
@@ -484,26 +637,27 @@ export class Replica<Op, Result> {
     if (!this.acceptFromPrimary(view, from)) return;
     let gap = false;
     for (const entry of entries) {
-      if (entry.opNumber <= this.logValue.length) {
-        assert(this.entryAt(entry.opNumber).checksum === entry.checksum, `replica ${this.replicaIndex}: op ${entry.opNumber} differs from the primary's in view ${view}`);
+      if (entry.opNumber <= this.opNumber) {
+        const held = this.entry(entry.opNumber);
+        assert(held === undefined || held.checksum === entry.checksum, `replica ${this.replicaIndex}: op ${entry.opNumber} differs from the primary's in view ${view}`);
         continue;
       }
-      if (entry.opNumber > this.logValue.length + 1) {
+      if (entry.opNumber > this.opNumber + 1) {
         gap = true;
         break;
       }
-      assert(entry.previousChecksum === (this.logValue.at(-1)?.checksum ?? logOriginChecksum), `replica ${this.replicaIndex}: op ${entry.opNumber} does not chain`);
+      assert(entry.previousChecksum === this.lastChecksum(), `replica ${this.replicaIndex}: op ${entry.opNumber} does not chain`);
       this.appendEntry(entry);
     }
-    if (gap || commitNumber > this.logValue.length) this.requestRepair(from);
-    this.send(from, { type: 'prepare_ok', view, from: this.replicaIndex, opNumber: this.logValue.length });
-    this.commitUpTo(Math.min(commitNumber, this.logValue.length));
+    if (gap || commitNumber > this.opNumber) this.requestRepair(from);
+    this.send(from, { type: 'prepare_ok', view, from: this.replicaIndex, opNumber: this.opNumber });
+    this.commitUpTo(Math.min(commitNumber, this.opNumber));
   }
 
   private onCommit(message: Extract<Message<Op>, { type: 'commit' }>): void {
     if (!this.acceptFromPrimary(message.view, message.from)) return;
-    if (message.commitNumber > this.logValue.length) this.requestRepair(message.from);
-    this.commitUpTo(Math.min(message.commitNumber, this.logValue.length));
+    if (message.commitNumber > this.opNumber) this.requestRepair(message.from);
+    this.commitUpTo(Math.min(message.commitNumber, this.opNumber));
   }
 
   /**
@@ -532,7 +686,7 @@ export class Replica<Op, Result> {
   private requestRepair(primary: ReplicaIndex): void {
     if (this.repairTimer > 0) return;
     this.repairTimer = this.timeouts.repairTicks;
-    this.send(primary, { type: 'get_state', view: this.viewValue, from: this.replicaIndex, opNumber: this.logValue.length });
+    this.send(primary, { type: 'get_state', view: this.viewValue, from: this.replicaIndex, opNumber: this.opNumber });
   }
 
   /** A primary tells a replica stuck in an older view where the cluster is. */
@@ -575,7 +729,7 @@ export class Replica<Op, Result> {
       view: this.viewValue,
       from: this.replicaIndex,
       logView: this.logViewValue,
-      log: this.logValue.slice(),
+      log: this.logSuffix(),
       commitNumber: this.commitNumberValue,
     };
     const primary = this.primaryOf(this.viewValue);
@@ -603,13 +757,16 @@ export class Replica<Op, Result> {
     let commitNumber = 0;
     for (const candidate of [...this.doViewChanges.values()].sort((a, b) => a.from - b.from)) {
       commitNumber = Math.max(commitNumber, candidate.commitNumber);
-      if (best === undefined || candidate.logView > best.logView || (candidate.logView === best.logView && candidate.log.length > best.log.length)) {
+      if (best === undefined || candidate.logView > best.logView || (candidate.logView === best.logView && suffixEnd(candidate.log) > suffixEnd(best.log))) {
         best = candidate;
       }
     }
     assert(best !== undefined);
-    assert(commitNumber <= best.log.length, `view ${this.viewValue}: committed op ${commitNumber} beyond the chosen log (${best.log.length})`);
-    this.installLog(best.log);
+    assert(commitNumber <= suffixEnd(best.log), `view ${this.viewValue}: committed op ${commitNumber} beyond the chosen log (${suffixEnd(best.log)})`);
+    // A new primary whose log ends before the chosen log's kept entries cannot
+    // lead this view: it stays in view change until the next view's primary
+    // takes over (and a normal primary sends it a checkpoint).
+    if (!this.installLog(best.log)) return;
     this.enterNormal(this.viewValue);
     for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.sendStartView(replica);
     this.commitUpTo(commitNumber);
@@ -618,25 +775,32 @@ export class Replica<Op, Result> {
   }
 
   private sendStartView(replica: ReplicaIndex): void {
-    this.send(replica, { type: 'start_view', view: this.viewValue, from: this.replicaIndex, log: this.logValue.slice(), commitNumber: this.commitNumberValue });
+    this.send(replica, { type: 'start_view', view: this.viewValue, from: this.replicaIndex, log: this.logSuffix(), commitNumber: this.commitNumberValue });
   }
 
   private onStartView(message: Extract<Message<Op>, { type: 'start_view' }>): void {
     if (message.view < this.viewValue) return;
     if (message.view === this.viewValue && this.statusValue === 'normal') return;
     if (message.from !== this.primaryOf(message.view)) return;
-    if (this.recoveringIntact !== undefined) {
+    const recoveringIntact = this.recoveringIntact;
+    if (!this.installLog(message.log)) {
+      // The primary's kept entries start beyond what this replica can chain
+      // to: ask for its state from the last op this replica knows committed.
+      // (StartView comes only when asked for, so this is rate limited already.)
+      this.send(message.from, { type: 'get_state', view: message.view, from: this.replicaIndex, opNumber: this.commitNumberValue });
+      return;
+    }
+    if (recoveringIntact !== undefined) {
       // The corrupt entries leave the disk with the same write that adopts the primary's log.
-      this.truncateAfter = Math.min(this.truncateAfter ?? this.recoveringIntact, this.recoveringIntact);
+      this.truncateAfter = Math.min(this.truncateAfter ?? recoveringIntact, recoveringIntact);
       this.recoveringIntact = undefined;
     }
-    this.installLog(message.log);
     this.enterNormal(message.view);
     this.resetViewTimer();
-    if (this.logValue.length > message.commitNumber) {
-      this.send(message.from, { type: 'prepare_ok', view: message.view, from: this.replicaIndex, opNumber: this.logValue.length });
+    if (this.opNumber > message.commitNumber) {
+      this.send(message.from, { type: 'prepare_ok', view: message.view, from: this.replicaIndex, opNumber: this.opNumber });
     }
-    this.commitUpTo(Math.min(message.commitNumber, this.logValue.length));
+    this.commitUpTo(Math.min(message.commitNumber, this.opNumber));
   }
 
   private enterNormal(view: number): void {
@@ -651,32 +815,52 @@ export class Replica<Op, Result> {
     this.doViewChangeSent = false;
   }
 
-  /** Replaces the log with `log`, keeping the common prefix; committed entries must not change. */
-  private installLog(log: readonly LogEntry<Op>[]): void {
-    assert(log.length <= this.logOpsMax, `log of ${log.length} ops exceeds ${this.logOpsMax}`);
-    assert(log.length >= this.commitNumberValue, `replica ${this.replicaIndex}: new log (${log.length}) drops committed op ${this.commitNumberValue}`);
-    let common = 0;
-    const shorter = Math.min(log.length, this.logValue.length);
-    while (common < shorter && log[common]!.checksum === this.logValue[common]!.checksum) common++;
-    assert(common >= this.commitNumberValue, `replica ${this.replicaIndex}: new log differs at committed op ${common + 1}`);
-    for (let index = 1; index < log.length; index++) {
-      assert(log[index]!.previousChecksum === log[index - 1]!.checksum && log[index]!.opNumber === index + 1, 'adopted log does not chain');
+  /**
+   * Replaces the log with `log`, keeping the common prefix; committed entries
+   * must not change. False (and nothing changed) when this replica cannot
+   * chain to the suffix: its log ends before the suffix's base, or differs at
+   * that base (its entries there were never committed). Then it needs a
+   * checkpoint.
+   */
+  private installLog(log: LogSuffix<Op>): boolean {
+    const end = suffixEnd(log);
+    assert(end >= this.commitNumberValue, `replica ${this.replicaIndex}: new log (${end}) drops committed op ${this.commitNumberValue}`);
+    assert(log.entries.length <= this.logOpsMax, `log of ${log.entries.length} ops exceeds ${this.logOpsMax}`);
+    let previous = log.baseChecksum;
+    log.entries.forEach((entry, index) => {
+      assert(entry.previousChecksum === previous && entry.opNumber === log.baseOpNumber + index + 1, 'adopted log does not chain');
+      previous = entry.checksum;
+    });
+    // Find a point both logs name; from there on, the longest common prefix.
+    const start = Math.max(log.baseOpNumber, this.logBase);
+    if (start > this.opNumber) return false;
+    assert(start <= end, `replica ${this.replicaIndex}: kept entries (after ${this.logBase}) beyond the new log (${end})`);
+    const theirs = (opNumber: number): string => (opNumber === log.baseOpNumber ? log.baseChecksum : log.entries[opNumber - log.baseOpNumber - 1]!.checksum);
+    if (this.checksumAt(start) !== theirs(start)) {
+      assert(start > this.commitNumberValue, `replica ${this.replicaIndex}: new log differs at committed op ${start}`);
+      return false;
     }
-    if (common < this.logValue.length) this.truncateLog(common);
-    for (const entry of log.slice(common)) this.appendEntry(entry);
+    let common = start;
+    const shorter = Math.min(end, this.opNumber);
+    while (common < shorter && theirs(common + 1) === this.checksumAt(common + 1)) common++;
+    assert(common >= this.commitNumberValue, `replica ${this.replicaIndex}: new log differs at committed op ${common + 1}`);
+    if (common < this.opNumber) this.truncateLog(common);
+    for (const entry of log.entries.slice(common - log.baseOpNumber)) this.appendEntry(entry);
+    return true;
   }
 
   // Log and commit.
 
   private appendEntry(entry: LogEntry<Op>): void {
-    assert(entry.opNumber === this.logValue.length + 1, `append op ${entry.opNumber} after ${this.logValue.length}`);
-    assert(this.logValue.length < this.logOpsMax, `log full (${this.logOpsMax} ops; compaction is not built yet)`);
+    assert(entry.opNumber === this.opNumber + 1, `append op ${entry.opNumber} after ${this.opNumber}`);
+    assert(this.logValue.length < this.logOpsMax, `log full (${this.logOpsMax} ops held; is the driver checkpointing?)`);
     this.logValue.push(entry);
   }
 
   private truncateLog(opNumber: number): void {
     assert(opNumber >= this.commitNumberValue, `truncating committed op ${this.commitNumberValue}`);
-    this.logValue.length = opNumber;
+    assert(opNumber >= this.logBase, `truncating compacted op ${opNumber}`);
+    this.logValue.length = opNumber - this.logBase;
     this.logGeneration++;
     this.durableOpNumber = Math.min(this.durableOpNumber, opNumber);
     if (opNumber < this.handedOffOpNumber) {
@@ -686,7 +870,7 @@ export class Replica<Op, Result> {
   }
 
   private commitUpTo(opNumber: number): void {
-    assert(opNumber <= this.logValue.length, `commit ${opNumber} beyond log ${this.logValue.length}`);
+    assert(opNumber <= this.opNumber, `commit ${opNumber} beyond log ${this.opNumber}`);
     while (this.commitNumberValue < opNumber) {
       const entry = this.entryAt(this.commitNumberValue + 1);
       const result = this.stateMachine.apply(entry.op, entry.opNumber, entry.timestampMs);
@@ -701,9 +885,30 @@ export class Replica<Op, Result> {
   }
 
   private entryAt(opNumber: number): LogEntry<Op> {
-    const entry = this.logValue[opNumber - 1];
-    assert(entry?.opNumber === opNumber, `no entry for op ${opNumber}`);
+    const entry = this.entry(opNumber);
+    assert(entry?.opNumber === opNumber, `no entry for op ${opNumber} (log holds ${this.logBase + 1}..${this.opNumber})`);
     return entry;
+  }
+
+  /** The checksum of op `opNumber` if this replica can name it (the base or a held entry). */
+  private checksumAt(opNumber: number): string | undefined {
+    if (opNumber === this.logBase) return this.baseChecksum;
+    return this.entry(opNumber)?.checksum;
+  }
+
+  private lastChecksum(): string {
+    return this.logValue.at(-1)?.checksum ?? this.baseChecksum;
+  }
+
+  /** Held entries from `opNumber` on (at most `limit`). */
+  private entriesFrom(opNumber: number, limit = Number.POSITIVE_INFINITY): LogEntry<Op>[] {
+    assert(opNumber > this.logBase, `entries from compacted op ${opNumber}`);
+    const start = opNumber - this.logBase - 1;
+    return this.logValue.slice(start, start + limit);
+  }
+
+  private logSuffix(): LogSuffix<Op> {
+    return { baseOpNumber: this.logBase, baseChecksum: this.baseChecksum, baseTimestampMs: this.baseTimestampMs, entries: this.logValue.slice() };
   }
 
   private hardStateToPersist(): HardState {
@@ -713,12 +918,12 @@ export class Replica<Op, Result> {
 
   // Sending and timers.
 
-  private send(to: ReplicaIndex, message: ReplicaMessage<Op>): void {
+  private send(to: ReplicaIndex, message: ReplicaMessage<Op, Result>): void {
     assert(to !== this.replicaIndex, 'a replica does not message itself');
     this.outbox.push({ to, message });
   }
 
-  private broadcast(message: ReplicaMessage<Op>): void {
+  private broadcast(message: ReplicaMessage<Op, Result>): void {
     for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.send(replica, message);
   }
 
@@ -726,4 +931,8 @@ export class Replica<Op, Result> {
     const { viewChangeTicksMin, viewChangeTicksMax } = this.timeouts;
     this.viewTimer = viewChangeTicksMin + (this.random.uint32() % (viewChangeTicksMax - viewChangeTicksMin));
   }
+}
+
+function suffixEnd<Op>(log: LogSuffix<Op>): number {
+  return log.baseOpNumber + log.entries.length;
 }
