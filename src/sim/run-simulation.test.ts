@@ -1,10 +1,28 @@
 // The seed sweep, reproducibility, and the mutation check: the simulator must
 // pass the real replica on many faulty seeds, replay a seed exactly, and catch
-// a replica broken on purpose (a checker that cannot fail proves nothing).
+// a replica broken on purpose (a checker that cannot fail proves nothing); a
+// failure carries the trace before the violation and shrinks to a shorter
+// fault schedule that still fails on replay.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSeed, runSeeds } from './run-simulation.js';
+import { runSeed, runSeeds, shrinkFailure } from './run-simulation.js';
+import type { RunOptions, SeedResult } from './run-simulation.js';
+
+/** The time a failure message or trace line names: "t=6009 ms: …", "… (t=6009 ms)", "t=6009 prepare …". */
+function failureTimeMs(failure: string): number {
+  const match = /t=(\d+)/.exec(failure);
+  assert.ok(match !== null, `no time in "${failure}"`);
+  return Number(match[1]);
+}
+
+function firstFailure(options: RunOptions, seedsMax: number): SeedResult {
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const result = runSeed(seed, options);
+    if (!result.ok) return result;
+  }
+  assert.fail(`no seed of 1..${seedsMax} failed`);
+}
 
 function describeFailures(report: ReturnType<typeof runSeeds>): string {
   return report.failures.map((failure) => `seed ${failure.seed} (trace ${failure.traceHash}): ${failure.failure}\n  ${failure.faults.join('\n  ')}`).join('\n');
@@ -42,4 +60,35 @@ describe('simulation runs', () => {
       assert.ok(report.failures.length > 0, `"${flag}" went unnoticed in 300 seeds`);
     });
   }
+
+  it('a passing seed carries no trace tail', () => {
+    const result = runSeed(42);
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.traceTail, []);
+    assert.ok(result.faultsInjected > 0);
+  });
+
+  it('a planted bug fails with the trace up to the violation, and shrinks to a shorter schedule that replays', () => {
+    const options: RunOptions = { unsafe: { skipRecovery: true } };
+    const failed = firstFailure(options, 100);
+    assert.ok(failed.failure !== undefined);
+    assert.ok(failed.traceTail.length > 0 && failed.traceTail.length <= 64, `${failed.traceTail.length} events in the tail`);
+    const lastEventMs = failureTimeMs(failed.traceTail.at(-1)!);
+    const failedAtMs = failureTimeMs(failed.failure);
+    assert.ok(lastEventMs <= failedAtMs && lastEventMs >= failedAtMs - 100, `tail ends at t=${lastEventMs}, failure at t=${failedAtMs}`);
+
+    const shrunk = shrinkFailure(failed, options);
+    assert.ok(shrunk.faultsMax <= failed.faultsInjected);
+    assert.ok(shrunk.result.faults.length <= failed.faults.length);
+    assert.equal(shrunk.result.ok, false);
+    assert.ok(shrunk.result.traceTail.length > 0);
+    const replay = runSeed(failed.seed, { ...options, faultsMax: shrunk.faultsMax });
+    assert.equal(replay.failure, shrunk.result.failure);
+    assert.equal(replay.traceHash, shrunk.result.traceHash);
+    assert.deepEqual(replay.traceTail, shrunk.result.traceTail);
+    assert.deepEqual(replay.faults, shrunk.result.faults);
+    // The whole schedule is its own longest prefix: the same run.
+    const whole = runSeed(failed.seed, { ...options, faultsMax: failed.faultsInjected });
+    assert.equal(whole.traceHash, failed.traceHash);
+  });
 });

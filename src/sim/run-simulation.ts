@@ -4,8 +4,12 @@
 // which every client request must complete (liveness) and replicas must
 // converge, then the history must be linearizable. `runSeed` is what
 // `tessera simulate --seed N` prints; `runSeeds` what `--seeds A..B` sweeps.
+// A failing seed carries the last events before the violation, and
+// `shrinkFailure` finds the shortest prefix of its fault schedule that still
+// fails the same way (replayable with `faultsMax`).
 // Wall time is read only to report seeds per second, never to decide anything.
 
+import { assert } from '../stdx/assert.js';
 import type { ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
 import type { ClockDrift, DiskFaults, NetworkFaults } from './simulation.js';
 import { Simulation, SimulationFailure, quietNetwork } from './simulation.js';
@@ -23,6 +27,12 @@ export interface RunOptions {
   readonly crashAfterVoteProbability?: number;
   readonly disk?: DiskFaults;
   readonly clockDrift?: ClockDrift;
+  /**
+   * Injects only the first this-many scheduled faults (crash, restart,
+   * partition, heal, network), then lets the fault phase run on without new
+   * ones. The first `faultsMax` faults are exactly those of the full run.
+   */
+  readonly faultsMax?: number;
 }
 
 export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05 };
@@ -39,6 +49,19 @@ export interface SeedResult {
   readonly messagesDelivered: number;
   /** The fault schedule, one line per fault, for replaying by eye. */
   readonly faults: readonly string[];
+  /** Scheduled faults injected (disk faults and crashes right after a vote come on top). */
+  readonly faultsInjected: number;
+  /** On failure, the last events before the violation, oldest first; empty when the seed passed. */
+  readonly traceTail: readonly string[];
+}
+
+/** The shortest fault prefix found that still fails the way a seed did. */
+export interface ShrinkReport {
+  /** Replays with `runSeed(seed, { ...options, faultsMax })`. */
+  readonly faultsMax: number;
+  readonly result: SeedResult;
+  /** Seeds run to find it (the failing run given is not counted). */
+  readonly runs: number;
 }
 
 export interface SweepReport {
@@ -114,6 +137,9 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   });
   const faults: string[] = [];
   simulation.faultLog = faults;
+  simulation.trace.stampWith(() => simulation.nowMs);
+  const faultsMax = options.faultsMax ?? Number.POSITIVE_INFINITY;
+  let faultsInjected = 0;
   faults.push(`t=0 clocks ${simulation.clocks().join(' ')}`);
   let failure: string | undefined;
   try {
@@ -121,7 +147,10 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     simulation.setClientsIssuing(true);
     while (simulation.nowMs < faultPhaseMs) {
       simulation.runUntil(Math.min(faultPhaseMs, simulation.nowMs + simulation.prng.between(faultStepMsMin, faultStepMsMax)));
-      if (simulation.nowMs < faultPhaseMs) injectFault(simulation, faults);
+      if (simulation.nowMs < faultPhaseMs && faultsInjected < faultsMax) {
+        injectFault(simulation, faults);
+        faultsInjected++;
+      }
     }
     // Faults stop: heal, restart everything, quiet network; clients finish what they started.
     simulation.heal();
@@ -153,7 +182,45 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     completedRequests: simulation.completedRequests(),
     messagesDelivered: simulation.messagesDelivered,
     faults,
+    faultsInjected,
+    traceTail: failure === undefined ? [] : simulation.trace.tailLines(),
   };
+}
+
+/** The failure with numbers taken out, so "op 30 lost on replica 2" and "op 12 lost on replica 0" are one kind. */
+function failureKind(failure: string): string {
+  const firstLine = failure.split('\n', 1)[0]!;
+  return firstLine.replace(/\(t=\d+ ms\)$/, '').replace(/^t=\d+ ms: /, '').replace(/\d+/g, 'N');
+}
+
+/**
+ * Binary-searches the number of injected faults for the fewest that still
+ * fail with the same kind of failure: a shorter schedule to read, and a
+ * trace that ends closer to its cause. Failure need not be monotonic in the
+ * prefix length, so the answer is a short failing prefix, not always the
+ * shortest; every candidate it returns was run and failed.
+ */
+export function shrinkFailure(failed: SeedResult, options: RunOptions = {}): ShrinkReport {
+  assert(!failed.ok && failed.failure !== undefined, `seed ${failed.seed} passed: nothing to shrink`);
+  const kind = failureKind(failed.failure);
+  let best = failed;
+  let low = 0;
+  let high = failed.faultsInjected;
+  let runs = 0;
+  const runsMax = Math.ceil(Math.log2(failed.faultsInjected + 1)) + 1;
+  while (low < high) {
+    assert(runs < runsMax, `shrinking seed ${failed.seed} took more than ${runsMax} runs`);
+    const middle = Math.floor((low + high) / 2);
+    const candidate = runSeed(failed.seed, { ...options, faultsMax: middle });
+    runs++;
+    if (candidate.failure !== undefined && failureKind(candidate.failure) === kind) {
+      best = candidate;
+      high = middle;
+    } else {
+      low = middle + 1;
+    }
+  }
+  return { faultsMax: high, result: best, runs };
 }
 
 /** Runs seeds `from` … `to` (both included). */
