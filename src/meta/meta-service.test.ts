@@ -1,8 +1,8 @@
-// MetaService tests with the real Env pieces (NodeDisk journal in a temp
-// directory, MemoryKvStore or LmdbStore): the S3-visible outcomes through
-// submit(), listing order in bytes, group commit (many ops share one fsync),
-// backpressure, replay of journaled but unapplied ops, journal truncation
-// across restarts, and what a failing disk does to the service.
+// MetaService tests with the real Env pieces (MemoryKvStore or LmdbStore in a
+// temp directory): the S3-visible outcomes through submit(), listing order in
+// bytes, group commit (many ops share one replica turn, one fsync),
+// backpressure, restarts that resume from what LMDB holds, and what a failing
+// KvStore does to the service.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,24 +11,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import type { Clock } from '../io/clock.js';
-import type { Disk, DiskFile, OpenMode } from '../io/disk.js';
 import { noFaults } from '../io/env.js';
 import type { Env } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
-import type { KvStore } from '../io/kv-store.js';
+import type { KvStore, KvTransaction } from '../io/kv-store.js';
 import { silentLogger } from '../io/logger.js';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
 import { LmdbStore } from '../io/node/lmdb-store.js';
 import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
-import { decodeRecord } from '../stdx/codec.js';
-import { Journal } from './journal.js';
-import type { JournalPosition } from './journal.js';
-import { appliedKey } from './keys.js';
+import { readDurableState } from '../vsr/kv-driver.js';
 import { MetaBusyError, MetaService } from './meta-service.js';
 import type { MetaServiceOptions } from './meta-service.js';
-import type { MetaOp, SequencedOp } from './ops.js';
+import type { MetaOp } from './ops.js';
 import { createBucket, part, putVersion, versionRecord } from './test-support.js';
 
 // Records and ops.
@@ -39,67 +35,21 @@ function putInline(bucket: string, key: string, versionId: string): MetaOp {
 
 // Env and disks.
 
-/** A Disk that counts journal syncs and writes, and can be told to fail them. */
-class CountingDisk implements Disk {
-  syncs = 0;
-  writes = 0;
-  failWrites = false;
-  failSyncs = false;
-  private readonly inner = new NodeDisk();
+/** A KvStore whose transactions can be told to fail (a full or failing disk). */
+class FlakyKvStore extends MemoryKvStore {
+  failTransactions = false;
 
-  async open(filePath: string, mode: OpenMode): Promise<DiskFile> {
-    const file = await this.inner.open(filePath, mode);
-    return {
-      read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
-      write: (data, position) => file.write(data, position),
-      writev: (data, position) => {
-        this.writes++;
-        return this.failWrites ? Promise.reject(new Error('injected write failure')) : file.writev(data, position);
-      },
-      sync: () => {
-        this.syncs++;
-        return this.failSyncs ? Promise.reject(new Error('injected sync failure')) : file.sync();
-      },
-      sizeBytes: () => file.sizeBytes(),
-      truncate: (sizeBytes) => file.truncate(sizeBytes),
-      close: () => file.close(),
-    };
-  }
-
-  readFile(filePath: string): Promise<Uint8Array> {
-    return this.inner.readFile(filePath);
-  }
-  writeFileAtomic(filePath: string, data: Uint8Array): Promise<void> {
-    return this.inner.writeFileAtomic(filePath, data);
-  }
-  rename(fromPath: string, toPath: string): Promise<void> {
-    return this.inner.rename(fromPath, toPath);
-  }
-  unlink(filePath: string): Promise<void> {
-    return this.inner.unlink(filePath);
-  }
-  mkdirp(dirPath: string): Promise<void> {
-    return this.inner.mkdirp(dirPath);
-  }
-  readdir(dirPath: string): Promise<string[]> {
-    return this.inner.readdir(dirPath);
-  }
-  stat(filePath: string): ReturnType<Disk['stat']> {
-    return this.inner.stat(filePath);
-  }
-  syncDirectory(dirPath: string): Promise<void> {
-    return this.inner.syncDirectory(dirPath);
-  }
-  capacity(dirPath: string): ReturnType<Disk['capacity']> {
-    return this.inner.capacity(dirPath);
+  override transact<T>(body: (transaction: KvTransaction) => T): Promise<T> {
+    if (this.failTransactions) return Promise.reject(new Error('injected transaction failure'));
+    return super.transact(body);
   }
 }
 
-function makeEnv(disk: Disk = new NodeDisk(), clock: Clock = new NodeClock()): Env {
+function makeEnv(clock: Clock = new NodeClock()): Env {
   return {
     clock,
     random: new NodeRandom(),
-    disk,
+    disk: new NodeDisk(),
     transport: new InProcessTransport(),
     faults: noFaults,
     logger: silentLogger,
@@ -123,13 +73,6 @@ function manualClock(startMs: number): Clock & { nowMsValue: number } {
   };
 }
 
-function readApplied(kv: KvStore): JournalPosition {
-  const bytes = kv.get(appliedKey);
-  assert.ok(bytes !== undefined);
-  const { opNumber, checksum } = decodeRecord(bytes) as JournalPosition;
-  return { opNumber, checksum };
-}
-
 function dump(kv: KvStore): string[] {
   return [...kv.scan({})].map((entry) => `${Buffer.from(entry.key).toString('hex')}=${Buffer.from(entry.value).toString('hex')}`);
 }
@@ -151,11 +94,9 @@ describe('MetaService', () => {
     await fs.rm(root, { recursive: true, force: true });
   });
 
-  async function openMemory(options: Partial<MetaServiceOptions> = {}, env = makeEnv()): Promise<{ service: MetaService; kv: MemoryKvStore; journalPath: string }> {
-    const journalPath = path.join(await freshDirectory(), 'journal');
-    const kv = new MemoryKvStore();
-    const service = await MetaService.open(env, kv, { ...options, journalPath });
-    return { service, kv, journalPath };
+  async function openMemory(options: Partial<MetaServiceOptions> = {}, env = makeEnv(), kv: MemoryKvStore = new MemoryKvStore()): Promise<{ service: MetaService; kv: MemoryKvStore }> {
+    const service = await MetaService.open(env, kv, options);
+    return { service, kv };
   }
 
   describe('ops through submit', () => {
@@ -295,7 +236,7 @@ describe('MetaService', () => {
 
     it('timestamps never go backwards while the clock does', async () => {
       const clock = manualClock(1_000_000);
-      const { service } = await openMemory({}, makeEnv(new NodeDisk(), clock));
+      const { service } = await openMemory({}, makeEnv(clock));
       await service.submit(createBucket('first'));
       clock.nowMsValue = 500_000;
       await service.submit(createBucket('second'));
@@ -392,50 +333,39 @@ describe('MetaService', () => {
   });
 
   describe('group commit and backpressure', () => {
-    it('500 concurrent ops all resolve and share far fewer journal fsyncs', async () => {
-      const disk = new CountingDisk();
-      const { service, journalPath } = await openMemory({}, makeEnv(disk));
-      const syncsBefore = disk.syncs;
+    it('500 concurrent ops all resolve, in order, and share far fewer replica turns (fsyncs)', async () => {
+      const { service } = await openMemory();
+      const turnsBefore = service.turns;
       const results = await Promise.all(Array.from({ length: 500 }, (_, index) => service.submit(createBucket(`bucket-${index}`))));
       assert.equal(results.length, 500);
-      for (const result of results) assert.equal(result.status, 'bucket_created');
-      const journalSyncs = disk.syncs - syncsBefore;
-      assert.ok(journalSyncs >= 1 && journalSyncs < 10, `${journalSyncs} fsyncs for 500 ops`);
-      assert.equal(disk.writes, journalSyncs, 'one writev per batch');
+      const turns = service.turns - turnsBefore;
+      assert.ok(turns >= 2 && turns < 40, `${turns} turns for 500 ops`);
       assert.equal(service.appliedOpNumber, 500);
-      // Ops of one batch share a timestamp.
+      // Ops of one prepare share a timestamp.
       const timestamps = new Set(service.listBuckets().map((bucket) => bucket.createdMs));
-      assert.ok(timestamps.size <= journalSyncs);
-      // Results came back in submission order.
+      assert.ok(timestamps.size <= turns);
       results.forEach((result, index) => {
         assert.ok(result.status === 'bucket_created' && result.bucket.name === `bucket-${index}`);
       });
       await service.close();
-      const reopened = await Journal.open(new NodeDisk(), journalPath, { opNumber: 0, checksum: 0 }, silentLogger);
-      assert.deepEqual(
-        reopened.replay.map((entry) => entry.opNumber),
-        Array.from({ length: 500 }, (_, index) => index + 1),
-      );
-      await reopened.journal.close();
     });
 
-    it('batchOpsMax bounds the ops in one fsync', async () => {
-      const disk = new CountingDisk();
-      const { service } = await openMemory({ batchOpsMax: 64 }, makeEnv(disk));
+    it('batchOpsMax bounds the ops in one prepare', async () => {
+      const { service, kv } = await openMemory({ batchOpsMax: 64, logRetainOps: 1000 });
       await Promise.all(Array.from({ length: 500 }, (_, index) => service.submit(createBucket(`bucket-${index}`))));
-      // The first op flushes alone, the other 499 go in batches of at most 64.
-      assert.equal(disk.syncs, 1 + Math.ceil(499 / 64));
+      const log = readDurableState(kv).log;
+      assert.equal(log.length, 500);
+      assert.ok(service.turns >= Math.ceil(500 / 64), `${service.turns} turns`);
       await service.close();
     });
 
     it('a full queue refuses with MetaBusyError, and takes ops again once drained', async () => {
-      const { service } = await openMemory({ batchOpsMax: 10, queueOpsMax: 100 });
+      const { service } = await openMemory({ sessionsMax: 10, queueOpsMax: 100 });
       const settled = await Promise.allSettled(Array.from({ length: 150 }, (_, index) => service.submit(createBucket(`bucket-${index}`))));
       const refused = settled.filter((outcome) => outcome.status === 'rejected');
       const accepted = settled.filter((outcome) => outcome.status === 'fulfilled');
-      assert.ok(refused.length > 0, 'some ops are refused');
+      assert.equal(refused.length, 40, '10 in flight and 100 queued; the rest is refused');
       for (const outcome of refused) assert.ok(outcome.reason instanceof MetaBusyError);
-      assert.equal(accepted.length + refused.length, 150);
       assert.equal(service.appliedOpNumber, accepted.length);
       assert.equal(service.listBuckets().length, accepted.length);
       assert.equal((await service.submit(createBucket('later'))).status, 'bucket_created');
@@ -444,156 +374,81 @@ describe('MetaService', () => {
   });
 
   describe('durability and recovery', () => {
-    it('a fresh KvStore replaying the journal reaches the same state, byte for byte', async () => {
-      const { service, kv, journalPath } = await openMemory();
+    it('the replica log, hard state and client table live in the KvStore beside the state they produced', async () => {
+      const { service, kv } = await openMemory();
       await service.submit(createBucket('photos'));
-      await Promise.all([
-        service.submit(putVersion({ versionId: 'v1', key: 'a', parts: [part(1, 1)] })),
-        service.submit(putInline('photos', 'b', 'v2')),
-        service.submit({ type: 'prepare_version', version: versionRecord({ versionId: 'v3', key: 'c', state: 'PREPARING' }) }),
-      ]);
-      await service.submit(putVersion({ versionId: 'v4', key: 'a', parts: [part(1, 4)] }));
-      await service.submit({ type: 'commit_version', versionId: 'v3', sizeBytes: 1024, etag: '"c"', parts: [part(1)], checksums: {} });
-      await service.submit({ type: 'delete_object', bucket: 'photos', key: 'b' });
+      await Promise.all([service.submit(putInline('photos', 'a', 'v1')), service.submit(putInline('photos', 'b', 'v2'))]);
+      const durable = readDurableState(kv);
+      assert.equal(durable.hardState.commitNumber, 3);
+      assert.deepEqual(durable.log.map((entry) => entry.opNumber), [1, 2, 3]);
+      assert.equal(durable.checkpoint?.opNumber, 3, 'the commit point is written with the applies');
+      assert.ok((durable.checkpoint?.clients.length ?? 0) >= 1, 'client table rows');
       await service.close();
-
-      const rebuilt = new MemoryKvStore();
-      const replayed = await MetaService.open(makeEnv(), rebuilt, { journalPath });
-      assert.equal(replayed.appliedOpNumber, service.appliedOpNumber);
-      assert.deepEqual(dump(rebuilt), dump(kv));
-      await replayed.close();
     });
 
-    it('journaled but unapplied ops are replayed into LMDB on open', async () => {
+    it('reopening LMDB resumes at the same op, byte for byte, and new ops follow', async () => {
       const directory = await freshDirectory();
       const kvPath = path.join(directory, 'kv');
-      const journalPath = path.join(directory, 'journal');
-      const disk = new NodeDisk();
-
       let kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
-      let service = await MetaService.open(makeEnv(disk), kv, { journalPath });
+      let service = await MetaService.open(makeEnv(), kv);
       await service.submit(createBucket('photos'));
-      await service.submit(putInline('photos', 'old', 'v-old'));
+      await Promise.all(Array.from({ length: 20 }, (_, index) => service.submit(putInline('photos', `k${index}`, `v${index}`))));
+      await service.submit(putVersion({ versionId: 'v-big', key: 'k0', parts: [part(1, 3)] }));
       await service.close();
-      const applied = readApplied(kv);
-      assert.equal(applied.opNumber, 2);
-      await kv.close();
-
-      // A crash after the journal fsync, before the KvStore transaction: the
-      // journal holds ops 3-5, the KvStore still says 2.
-      const unapplied: SequencedOp[] = [
-        { opNumber: 3, timestampMs: 5_000, op: putVersion({ versionId: 'v-new', key: 'new', parts: [part(1, 9)] }) },
-        { opNumber: 4, timestampMs: 5_001, op: createBucket('docs') },
-        { opNumber: 5, timestampMs: 5_002, op: putVersion({ versionId: 'v-old-2', key: 'old', parts: [part(1, 2)] }) },
-      ];
-      const direct = await Journal.open(disk, journalPath, applied, silentLogger);
-      assert.deepEqual(direct.replay, []);
-      await direct.journal.append(unapplied);
-      const journalHead = direct.journal.position;
-      await direct.journal.close();
-
-      kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
-      assert.equal(readApplied(kv).opNumber, 2);
-      service = await MetaService.open(makeEnv(disk), kv, { journalPath });
-      assert.equal(service.appliedOpNumber, 5);
-      assert.deepEqual(readApplied(kv), journalHead);
-      assert.equal(service.getObject('photos', 'new')?.createdMs, 5_000);
-      assert.equal(service.getBucket('docs')?.createdMs, 5_001);
-      assert.equal(service.getObject('photos', 'old')?.versionId, 'v-old-2');
-      // New ops continue after the replayed ones.
-      await service.submit(createBucket('after-replay'));
-      assert.equal(service.appliedOpNumber, 6);
-      await service.close();
-      await kv.close();
-
-      // Reopening again replays nothing twice: replaying op 5 a second time
-      // would make v-old-2 replace itself, which the state machine refuses.
-      kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
       const before = dump(kv);
-      service = await MetaService.open(makeEnv(disk), kv, { journalPath });
-      assert.equal(service.appliedOpNumber, 6);
-      assert.deepEqual(dump(kv), before);
-      assert.deepEqual(service.listBuckets().map((bucket) => bucket.name), ['after-replay', 'docs', 'photos']);
+      await kv.close();
+
+      kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
+      service = await MetaService.open(makeEnv(), kv);
+      assert.equal(service.appliedOpNumber, 22);
+      assert.deepEqual(dump(kv), before, 'opening replays nothing and writes nothing');
+      assert.equal(service.getObject('photos', 'k0')?.versionId, 'v-big');
+      await service.submit(createBucket('after'));
+      assert.equal(service.appliedOpNumber, 23);
       await service.close();
       await kv.close();
     });
 
-    it('with journalBytesMax 1 the journal is emptied after every batch and ops keep working across reopens', async () => {
+    it('compaction keeps the log short behind the commit point across reopens', async () => {
       const directory = await freshDirectory();
       const kvPath = path.join(directory, 'kv');
-      const journalPath = path.join(directory, 'journal');
-      const disk = new NodeDisk();
-      let opNumber = 0;
       for (let round = 0; round < 3; round++) {
         const kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
-        const service = await MetaService.open(makeEnv(disk), kv, { journalPath, journalBytesMax: 1 });
-        assert.equal(service.appliedOpNumber, opNumber);
-        if (round === 0) {
-          await service.submit(createBucket('photos'));
-          opNumber++;
+        const service = await MetaService.open(makeEnv(), kv, { logRetainOps: 10 });
+        if (round === 0) await service.submit(createBucket('photos'));
+        for (let batch = 0; batch < 4; batch++) {
+          await Promise.all(Array.from({ length: 600 }, (_, index) => service.submit(putInline('photos', `r${round}-${batch}-${index}`, `v${round}-${batch}-${index}`))));
         }
-        await Promise.all([
-          service.submit(putInline('photos', `r${round}-a`, `v${round}-a`)),
-          service.submit(putInline('photos', `r${round}-b`, `v${round}-b`)),
-        ]);
-        await service.submit(putVersion({ versionId: `v${round}-c`, key: 'shared', parts: [part(1, round)] }));
-        opNumber += 3;
-        assert.equal(service.appliedOpNumber, opNumber);
-        assert.equal((await disk.stat(journalPath))?.sizeBytes, 0);
+        const log = readDurableState(kv).log;
+        assert.ok(log.length < 1024 + 10 + 600, `${log.length} entries kept after ${service.appliedOpNumber} ops`);
+        assert.equal([...service.scanObjects('photos', { prefix: '' })].length, (round + 1) * 2400);
         await service.close();
         await kv.close();
       }
-
-      // A crash after a journal append that follows a truncation: the entry
-      // chains from the applied position kept in the KvStore.
-      let kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
-      const applied = readApplied(kv);
-      const direct = await Journal.open(disk, journalPath, applied, silentLogger);
-      await direct.journal.append([{ opNumber: applied.opNumber + 1, timestampMs: 9_999, op: createBucket('from-journal') }]);
-      await direct.journal.close();
-      const service = await MetaService.open(makeEnv(disk), kv, { journalPath, journalBytesMax: 1 });
-      assert.equal(service.appliedOpNumber, opNumber + 1);
-      assert.equal(service.getBucket('from-journal')?.createdMs, 9_999);
-      assert.deepEqual(
-        [...service.scanObjects('photos', { prefix: '' })].map((version) => version.key),
-        ['r0-a', 'r0-b', 'r1-a', 'r1-b', 'r2-a', 'r2-b', 'shared'],
-      );
-      assert.deepEqual(service.listGarbage(10).map((record) => record.versionId), ['v0-c', 'v1-c']);
-      await service.close();
-      await kv.close();
-      kv = new LmdbStore({ path: kvPath, mapSizeBytes: 64 * 1024 * 1024 });
-      assert.equal(readApplied(kv).opNumber, opNumber + 1);
-      await kv.close();
     });
 
-    for (const failure of ['write', 'sync'] as const) {
-      it(`a journal ${failure} failure rejects the batch and every later op until restart`, async () => {
-        const disk = new CountingDisk();
-        const { service, kv, journalPath } = await openMemory({}, makeEnv(disk));
-        await service.submit(createBucket('before'));
-        if (failure === 'write') disk.failWrites = true;
-        else disk.failSyncs = true;
-        const outcomes = await Promise.allSettled([service.submit(createBucket('lost-1')), service.submit(createBucket('lost-2'))]);
-        for (const outcome of outcomes) {
-          assert.equal(outcome.status, 'rejected');
-          assert.match(String((outcome as PromiseRejectedResult).reason), /restart to recover/);
-          assert.ok(((outcome as PromiseRejectedResult).reason as Error).cause instanceof Error);
-        }
-        await assert.rejects(service.submit(createBucket('refused')), /restart to recover/);
-        assert.equal(service.getBucket('lost-1'), undefined);
-        assert.equal(service.appliedOpNumber, 1);
-        await service.close();
+    it('a failing KvStore rejects the ops in flight and every later op until restart', async () => {
+      const kv = new FlakyKvStore();
+      const { service } = await openMemory({}, makeEnv(), kv);
+      await service.submit(createBucket('before'));
+      kv.failTransactions = true;
+      const outcomes = await Promise.allSettled([service.submit(createBucket('lost-1')), service.submit(createBucket('lost-2'))]);
+      for (const outcome of outcomes) {
+        assert.equal(outcome.status, 'rejected');
+        assert.match(String((outcome as PromiseRejectedResult).reason), /restart to recover/);
+      }
+      await assert.rejects(service.submit(createBucket('refused')), /restart to recover/);
+      assert.equal(service.getBucket('lost-1'), undefined);
+      await service.close();
 
-        // Restart on a healthy disk: the state is consistent with the journal.
-        const restarted = await MetaService.open(makeEnv(new NodeDisk()), kv, { journalPath });
-        assert.ok(restarted.getBucket('before') !== undefined);
-        assert.equal(restarted.getBucket('refused'), undefined);
-        const result = await restarted.submit(createBucket('after'));
-        assert.equal(result.status, 'bucket_created');
-        assert.equal(restarted.appliedOpNumber, restarted.listBuckets().length);
-        await restarted.close();
-      });
-    }
+      // Restart on a healthy store: nothing half-applied, and ops work again.
+      kv.failTransactions = false;
+      const restarted = await MetaService.open(makeEnv(), kv);
+      assert.ok(restarted.getBucket('before') !== undefined);
+      assert.equal(restarted.getBucket('lost-1'), undefined);
+      assert.equal((await restarted.submit(createBucket('after'))).status, 'bucket_created');
+      assert.equal(restarted.appliedOpNumber, restarted.listBuckets().length);
+      await restarted.close();
+    });
   });
 });
-

@@ -1,156 +1,168 @@
-// The metadata service of a single-replica group (the embedded node): sequences
-// ops, journals them durably with group commit (every op queued while one
-// batch is being made durable shares the next fsync), applies each batch in one
-// KvStore transaction together with the applied position, then answers. Reads
-// go straight to the KvStore, which already holds every acknowledged op.
+// The metadata service: a VSR replica (vsr/kv-driver.ts) whose state machine
+// is MetaStateMachine, applied into the KvStore (LMDB) in the same transaction
+// that makes the replica's log and hard state durable. The embedded node runs
+// a group of 1 through exactly this code; a cluster node runs one replica of a
+// group of 3 or 5 with the other replicas' addresses.
 //
-// The VSR replica (issue 4) replaces the sequencing and journal here and keeps
-// MetaStateMachine as is.
+// Callers submit ops; each goes out on a client session (a VSR client id
+// with its own request numbers, one request at a time), so many ops are in
+// flight at once and ride the same prepare and fsync (group commit). Reads go
+// straight to the KvStore, which holds every committed op once its reply has
+// been given.
 
 import type { Env } from '../io/env.js';
-import type { KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
+import type { KvReader, KvStore } from '../io/kv-store.js';
+import type { NodeAddress } from '../io/transport.js';
 import { assert } from '../stdx/assert.js';
-import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { Journal, journalOrigin } from './journal.js';
-import type { JournalPosition } from './journal.js';
-import { appliedKey, bucketRange, garbageRange, objectRange, preparingRange } from './keys.js';
+import { bytesToHex } from '../stdx/bytes.js';
+import { decodeRecord } from '../stdx/codec.js';
+import { ReplicaDriver } from '../vsr/kv-driver.js';
+import type { ReplicaTuning } from '../vsr/kv-driver.js';
+import { bucketRange, garbageRange, objectRange, preparingRange } from './keys.js';
 import { objectKeyName } from './keys.js';
-import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
+import type { MetaOp, MetaResult } from './ops.js';
 import type { BucketRecord, GarbageRecord, VersionRecord } from './records.js';
 import { MetaStateMachine, readBucket, readObject } from './state-machine.js';
 
 export interface MetaServiceOptions {
-  readonly journalPath: string;
-  /** Ops in one journal write + fsync + apply transaction. */
+  /** This replica's index in `addresses` (0 for a group of 1). */
+  readonly replicaIndex?: number;
+  /** Every replica's transport address; one address is a group of 1. */
+  readonly addresses?: readonly NodeAddress[];
+  /** Ops in one prepare (one fsync). */
   readonly batchOpsMax?: number;
-  /** Ops waiting for a batch; beyond this submit() refuses with `busy`. */
+  /** Ops waiting for a client session; beyond this submit() refuses with `busy`. */
   readonly queueOpsMax?: number;
-  /** Journal size at which it is truncated (everything in it is applied). */
-  readonly journalBytesMax?: number;
+  /** Client sessions (ops in flight at once). */
+  readonly sessionsMax?: number;
+  readonly tickMs?: number;
+  /** Log entries kept behind the checkpoint for lagging replicas. */
+  readonly logRetainOps?: number;
 }
 
 export class MetaBusyError extends Error {
   override readonly name = 'MetaBusyError';
 }
 
-type Pending = { op: MetaOp; resolve: (result: MetaResult) => void; reject: (error: Error) => void };
+interface Session {
+  readonly clientId: string;
+  requestNumber: number;
+}
+
+type Queued = { op: MetaOp; resolve: (result: MetaResult) => void; reject: (error: Error) => void };
 
 export class MetaService {
-  private readonly queue: Pending[] = [];
-  private flushing = false;
-  private failure: Error | undefined;
-  private lastTimestampMs = 0;
-  private idle: (() => void)[] = [];
-  private readonly batchOpsMax: number;
+  private readonly idleSessions: Session[] = [];
+  private sessionCount = 0;
+  private readonly queue: Queued[] = [];
+  private readonly sessionPrefix: string;
+  private readonly sessionsMax: number;
   private readonly queueOpsMax: number;
-  private readonly journalBytesMax: number;
-  private readonly stateMachine = new MetaStateMachine();
 
   private constructor(
-    private readonly env: Env,
+    env: Env,
     private readonly kv: KvStore,
-    private readonly journal: Journal,
+    private readonly driver: ReplicaDriver<MetaOp, MetaResult>,
     options: MetaServiceOptions,
   ) {
-    this.batchOpsMax = options.batchOpsMax ?? 1024;
+    // Fresh client ids every time the service opens: request numbers restart at 1.
+    this.sessionPrefix = bytesToHex(env.random.bytes(8));
+    this.sessionsMax = options.sessionsMax ?? 1024;
     this.queueOpsMax = options.queueOpsMax ?? 16384;
-    this.journalBytesMax = options.journalBytesMax ?? 64 * 1024 * 1024;
-    assert(this.batchOpsMax > 0 && this.queueOpsMax >= this.batchOpsMax, 'meta service limits');
+    assert(this.sessionsMax > 0 && this.queueOpsMax >= 0, 'meta service limits');
   }
 
-  /** Opens the service, replaying journaled ops that were not yet applied. */
-  static async open(env: Env, kv: KvStore, options: MetaServiceOptions): Promise<MetaService> {
-    const applied = readApplied(kv);
-    const { journal, replay } = await Journal.open(env.disk, options.journalPath, applied, env.logger);
-    const service = new MetaService(env, kv, journal, options);
-    if (replay.length > 0) {
-      env.logger.log('info', 'meta: replaying journal', { ops: replay.length, from: replay[0]!.opNumber });
-      await service.applyBatch(replay);
+  /** Opens this replica from what `kv` holds (a fresh group when empty). */
+  static async open(env: Env, kv: KvStore, options: MetaServiceOptions = {}): Promise<MetaService> {
+    const stateMachine = new MetaStateMachine();
+    const sessionsMax = options.sessionsMax ?? 1024;
+    const batchOpsMax = options.batchOpsMax ?? 1024;
+    const tuning: ReplicaTuning<MetaOp, MetaResult> = {
+      batchOpsMax,
+      pipelineOpsMax: Math.max(4 * batchOpsMax, sessionsMax),
+      requestQueueMax: Math.max(sessionsMax, batchOpsMax),
+      clientsMax: 16 * sessionsMax,
+      logRetainOps: options.logRetainOps ?? 10_000,
+      compactOpsMin: 1024,
+      logOpsMax: 1_000_000,
+    };
+    const driver = await ReplicaDriver.open<MetaOp, MetaResult>({
+      env,
+      kv,
+      stateMachine: { apply: (transaction, op, opNumber, timestampMs) => stateMachine.apply(transaction, { op, opNumber, timestampMs }) },
+      replicaIndex: options.replicaIndex ?? 0,
+      addresses: options.addresses ?? ['meta-0'],
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      replica: tuning,
+    });
+    if ((options.addresses?.length ?? 1) === 1) {
+      // A group of 1 that stopped mid view change finishes it on its first
+      // ticks; take ops only once it is the primary of a normal view.
+      const deadlineMs = env.clock.monotonicMs() + 10_000;
+      while (driver.replica.status !== 'normal') {
+        assert(env.clock.monotonicMs() < deadlineMs, 'a group of 1 did not become primary within 10 s');
+        await env.clock.sleep(options.tickMs ?? 10);
+      }
     }
-    // Timestamps never go back, even if the wall clock did across a restart.
-    service.lastTimestampMs = Math.max(replay.at(-1)?.timestampMs ?? 0, readAppliedTimestampMs(kv));
-    return service;
+    return new MetaService(env, kv, driver, options);
   }
 
-  /** Sequences, journals and applies `op`; resolves with its result once durable. */
+  /** Replicates and applies `op`; resolves with its result once it is committed and durable. */
   submit(op: MetaOp): Promise<MetaResult> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const failure = this.driver.failed;
+    if (failure !== undefined) return Promise.reject(failure);
+    const session = this.takeSession();
+    if (session !== undefined) return this.run(session, op);
     if (this.queue.length >= this.queueOpsMax) {
       return Promise.reject(new MetaBusyError(`metadata queue full (${this.queueOpsMax} ops)`));
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
+    return new Promise((resolve, reject) => this.queue.push({ op, resolve, reject }));
   }
 
-  private async flush(): Promise<void> {
-    assert(!this.flushing, 'one flush at a time');
-    this.flushing = true;
+  private takeSession(): Session | undefined {
+    const idle = this.idleSessions.pop();
+    if (idle !== undefined) return idle;
+    if (this.sessionCount >= this.sessionsMax) return undefined;
+    this.sessionCount++;
+    return { clientId: `${this.sessionPrefix}-${this.sessionCount}`, requestNumber: 0 };
+  }
+
+  private async run(session: Session, op: MetaOp): Promise<MetaResult> {
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
-        const batch = this.queue.splice(0, this.batchOpsMax);
-        await this.runBatch(batch);
-      }
+      session.requestNumber++;
+      return await this.driver.submit(session.clientId, session.requestNumber, op);
     } finally {
-      this.flushing = false;
-      for (const wake of this.idle.splice(0)) wake();
+      this.releaseSession(session);
     }
   }
 
-  private async runBatch(batch: Pending[]): Promise<void> {
-    const now = Math.max(this.env.clock.nowMs(), this.lastTimestampMs);
-    this.lastTimestampMs = now;
-    const first = this.journal.position.opNumber + 1;
-    const entries: SequencedOp[] = batch.map((pending, index) => ({
-      opNumber: first + index,
-      timestampMs: now,
-      op: pending.op,
-    }));
-    let results: MetaResult[];
-    try {
-      await this.journal.append(entries);
-      results = await this.applyBatch(entries);
-      if (this.journal.sizeBytes > this.journalBytesMax) await this.journal.truncate();
-    } catch (error) {
-      // The journal and the state may now disagree: stop taking ops. A restart
-      // replays the journal and brings them back in line.
-      this.failure = new Error('metadata service failed; restart to recover', { cause: error });
-      this.env.logger.log('error', 'meta: batch failed', { error: String(error) });
-      for (const pending of [...batch, ...this.queue.splice(0)]) pending.reject(this.failure);
+  private releaseSession(session: Session): void {
+    const next = this.queue.shift();
+    if (next === undefined) {
+      this.idleSessions.push(session);
       return;
     }
-    assert(results.length === batch.length, 'one result per op');
-    batch.forEach((pending, index) => {
-      pending.resolve(results[index]!);
-    });
+    this.run(session, next.op).then(next.resolve, next.reject);
   }
 
-  private applyBatch(entries: readonly SequencedOp[]): Promise<MetaResult[]> {
-    const position = this.journal.position;
-    const last = entries.at(-1)!;
-    assert(position.opNumber === last.opNumber, `journal at ${position.opNumber}, applying up to ${last.opNumber}`);
-    return this.kv.transact((transaction: KvTransaction) => {
-      const results = entries.map((entry) => this.stateMachine.apply(transaction, entry));
-      transaction.put(appliedKey, encodeRecord({ ...position, timestampMs: last.timestampMs }));
-      return results;
-    });
-  }
-
-  /** Resolves when no batch is in flight (for orderly shutdown and tests). */
+  /** Resolves when no replica turn is running (for orderly shutdown and tests). */
   async drain(): Promise<void> {
-    while (this.flushing) {
-      await new Promise<void>((resolve) => this.idle.push(resolve));
-    }
+    await this.driver.drain();
   }
 
   async close(): Promise<void> {
-    await this.drain();
-    await this.journal.close();
+    for (const queued of this.queue.splice(0)) queued.reject(new Error('metadata service closed'));
+    await this.driver.close();
   }
 
+  /** The op number of the last committed (and applied) op. */
   get appliedOpNumber(): number {
-    return readApplied(this.kv).opNumber;
+    return this.driver.replica.commitNumber;
+  }
+
+  /** KvStore transactions run by the replica so far (each one fsync). */
+  get turns(): number {
+    return this.driver.turns;
   }
 
   // Reads: the KvStore already holds every acknowledged op.
@@ -196,16 +208,4 @@ export class MetaService {
   get reader(): KvReader {
     return this.kv;
   }
-}
-
-function readAppliedTimestampMs(kv: KvReader): number {
-  const bytes = kv.get(appliedKey);
-  return bytes === undefined ? 0 : ((decodeRecord(bytes) as { timestampMs?: number }).timestampMs ?? 0);
-}
-
-function readApplied(kv: KvReader): JournalPosition {
-  const bytes = kv.get(appliedKey);
-  if (bytes === undefined) return journalOrigin;
-  const { opNumber, checksum } = decodeRecord(bytes) as JournalPosition;
-  return { opNumber, checksum };
 }

@@ -1,7 +1,8 @@
 // The composition root of the embedded server: builds the real Env, opens the
-// metadata service (LMDB + journal), the fragment store on N drive folders, the
-// gateway, workers and the S3 API, recovers from any crash (temp files, stale
-// PREPARING versions, queued garbage, orphan fragments), then listens.
+// metadata service (a VSR group of 1 on LMDB), the fragment store on N drive
+// folders, the gateway, workers and the S3 API, recovers from any crash (temp
+// files, stale PREPARING versions, queued garbage, orphan fragments), then
+// listens.
 
 import * as path from 'node:path';
 import { FragmentStore } from '../blob/fragment-store.js';
@@ -100,8 +101,14 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   await checkLayout(disk, dataDir, options.driveCount);
   const root = await loadOrCreateCredentials(disk, env.random, dataDir, options.root);
 
+  if ((await disk.stat(path.join(dataDir, 'meta', 'journal.log'))) !== undefined) {
+    throw new Error(
+      `${dataDir} holds metadata in the format of an older Tessera (meta/journal.log); this version keeps the replicated log in LMDB. ` +
+        'No migration is provided before 1.0: start with an empty --data-dir.',
+    );
+  }
   const kv = new LmdbStore({ path: path.join(dataDir, 'meta', 'lmdb') });
-  const metaService = await MetaService.open(env, kv, { journalPath: path.join(dataDir, 'meta', 'journal.log') });
+  const metaService = await MetaService.open(env, kv);
   const meta = new LocalMetaClient(metaService);
   const driveDirs = Array.from({ length: options.driveCount }, (_, id) => path.join(dataDir, 'drives', `drive-${id}`));
   const fragments = new FragmentStore({ disk, drives: driveDirs.map((drivePath, id) => ({ id, path: drivePath })), logger });

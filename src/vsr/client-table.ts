@@ -27,15 +27,32 @@ export class ClientTable<Result> {
     return this.records.get(clientId);
   }
 
-  /** Records a committed request; request numbers of one client only grow. */
-  record(clientId: string, record: ClientRecord<Result>): void {
+  /**
+   * Records a committed request; request numbers of one client only grow.
+   * When the table is full, a new client evicts the client whose latest
+   * request committed earliest (every replica applies the same ops in the same
+   * order, so every replica evicts the same one). An evicted client's retry
+   * of an old request would run again: clients are sessions that live far
+   * shorter than it takes `clientsMax` newer clients to push them out.
+   * Returns the evicted client id, if any.
+   */
+  record(clientId: string, record: ClientRecord<Result>): string | undefined {
     const previous = this.records.get(clientId);
     assert(
       previous === undefined || previous.requestNumber < record.requestNumber,
       `client ${clientId}: request ${record.requestNumber} committed after ${previous?.requestNumber}`,
     );
-    assert(previous !== undefined || this.records.size < this.clientsMax, `client table full (${this.clientsMax} clients)`);
+    let evicted: string | undefined;
+    if (previous === undefined && this.records.size >= this.clientsMax) {
+      // Map order is insertion order; re-inserting on every record keeps it
+      // ordered by the op of each client's latest request.
+      evicted = this.records.keys().next().value;
+      assert(evicted !== undefined);
+      this.records.delete(evicted);
+    }
+    this.records.delete(clientId);
     this.records.set(clientId, record);
+    return evicted;
   }
 
   /** Every row, in client id order (a checkpoint's copy). */
@@ -49,7 +66,9 @@ export class ClientTable<Result> {
   load(entries: readonly ClientEntry<Result>[]): void {
     assert(entries.length <= this.clientsMax, `checkpoint holds ${entries.length} clients, the table ${this.clientsMax}`);
     this.records.clear();
-    for (const { clientId, requestNumber, opNumber, result } of entries) this.records.set(clientId, { requestNumber, opNumber, result });
+    // Oldest first, so eviction order survives a restart or a state transfer.
+    const byOp = [...entries].sort((a, b) => a.opNumber - b.opNumber);
+    for (const { clientId, requestNumber, opNumber, result } of byOp) this.records.set(clientId, { requestNumber, opNumber, result });
   }
 
   get size(): number {

@@ -88,6 +88,8 @@ export interface Ready<Op, Result> {
   readonly messages: readonly Envelope<Op, Result>[];
   readonly replies: readonly Reply<Result>[];
   readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
+  /** Clients the client table dropped to make room (a driver persisting the table drops them too). */
+  readonly evictedClients: readonly string[];
   /** Bookkeeping for `advance`. */
   readonly durableThroughOpNumber: number;
   readonly logGeneration: number;
@@ -205,6 +207,7 @@ export class Replica<Op, Result> {
   private outbox: Envelope<Op, Result>[] = [];
   private replies: Reply<Result>[] = [];
   private committed: { entry: LogEntry<Op>; result: Result }[] = [];
+  private evictedClients: string[] = [];
   private hardStateDirty = false;
   /** Entries with op numbers up to here were handed to a Ready (or came from disk). */
   private handedOffOpNumber = 0;
@@ -272,14 +275,19 @@ export class Replica<Op, Result> {
   }
   /** The state machine's state as of the commit number, named as a checkpoint (for the driver to persist). */
   checkpointAtCommit(): Checkpoint<Result> {
+    return { ...this.commitPoint(), clients: this.clientTable.entries() };
+  }
+
+  /** The commit number's op, checksum and timestamp: a checkpoint without its client table. */
+  commitPoint(): Omit<Checkpoint<Result>, 'clients'> {
     const opNumber = this.commitNumberValue;
     const entry = this.entry(opNumber);
-    return {
-      opNumber,
-      checksum: entry?.checksum ?? this.checksumAt(opNumber)!,
-      timestampMs: entry?.timestampMs ?? this.baseTimestampMs,
-      clients: this.clientTable.entries(),
-    };
+    return { opNumber, checksum: entry?.checksum ?? this.checksumAt(opNumber)!, timestampMs: entry?.timestampMs ?? this.baseTimestampMs };
+  }
+
+  /** The wall clock as the driver sees it now; new entries are stamped with it (never going back). */
+  observeTime(nowMs: number): void {
+    this.nowMs = Math.max(this.nowMs, nowMs);
   }
   isPrimary(): boolean {
     return this.primaryOf(this.viewValue) === this.replicaIndex;
@@ -399,12 +407,14 @@ export class Replica<Op, Result> {
       messages: this.outbox,
       replies: this.replies,
       committed: this.committed,
+      evictedClients: this.evictedClients,
       durableThroughOpNumber: holdBack ? this.handedOffOpNumber : this.opNumber,
       logGeneration: this.logGeneration,
     };
     this.outbox = [];
     this.replies = [];
     this.committed = [];
+    this.evictedClients = [];
     this.hardStateDirty = false;
     this.truncateAfter = undefined;
     this.installedCheckpoint = undefined;
@@ -472,6 +482,7 @@ export class Replica<Op, Result> {
     this.durableOpNumber = intact;
     this.commitUpTo(Math.min(hardState.commitNumber, intact));
     this.committed = [];
+    this.evictedClients = [];
     this.replies = [];
   }
 
@@ -874,7 +885,8 @@ export class Replica<Op, Result> {
     while (this.commitNumberValue < opNumber) {
       const entry = this.entryAt(this.commitNumberValue + 1);
       const result = this.stateMachine.apply(entry.op, entry.opNumber, entry.timestampMs);
-      this.clientTable.record(entry.clientId, { requestNumber: entry.requestNumber, opNumber: entry.opNumber, result });
+      const evicted = this.clientTable.record(entry.clientId, { requestNumber: entry.requestNumber, opNumber: entry.opNumber, result });
+      if (evicted !== undefined) this.evictedClients.push(evicted);
       this.commitNumberValue = entry.opNumber;
       this.committed.push({ entry, result });
       if (this.statusValue === 'normal' && this.isPrimary()) {

@@ -19,7 +19,7 @@ const rank: Record<string, number> = {
   meta: 3,
   blob: 3,
   root: 4,
-  vsr: 4,
+  vsr: 2,
   gateway: 5,
   workers: 6,
   control: 6,

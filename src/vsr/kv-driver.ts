@@ -1,0 +1,399 @@
+// Binds a pure VSR Replica to a real world: a KvStore (LMDB in production)
+// that holds the replica's log, hard state, client table and checkpoint next
+// to the replicated state itself, a Transport to the other replicas, and the
+// Clock for ticks.
+//
+// One driver turn is one KvStore write transaction: advance the previous
+// Ready, feed the queued messages and ticks to the replica, take its Ready,
+// and write everything it asks for, in the same transaction as the state
+// machine's applies. So the state through the commit number, the client table
+// and the hard state are always durable together: every turn is a checkpoint,
+// and a restart never replays anything. Only once the transaction is durable
+// are the Ready's messages sent and its replies answered (persist before
+// send). Messages that arrive during a turn wait for the next: that is the
+// group commit, one fsync for everything that arrived meanwhile.
+//
+// Keys (all under "r/", so the state machine must not use that prefix):
+//   r/h              hard state (view, log view, commit number)
+//   r/k              commit point: op number, checksum, timestamp
+//   r/c/<client id>  client table row
+//   r/l/<u64 op>     log entry (only entries after the last compaction)
+
+import type { TimerHandle } from '../io/clock.js';
+import type { Env } from '../io/env.js';
+import type { KvEntry, KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
+import type { NodeAddress } from '../io/transport.js';
+import { AssertionError, assert } from '../stdx/assert.js';
+import { concatBytes, prefixEnd, utf8 } from '../stdx/bytes.js';
+import { decodeRecord, encodeRecord } from '../stdx/codec.js';
+import type { ClientEntry } from './client-table.js';
+import type { LogEntry } from './log-entry.js';
+import type { Checkpoint, Message } from './messages.js';
+import { Replica } from './replica.js';
+import type { DurableState, HardState, Ready, ReplicaOptions, StateMachine } from './replica.js';
+
+/** A state machine whose state lives in the KvStore, applied inside the driver's transaction. */
+export interface TransactionalStateMachine<Op, Result> {
+  apply(transaction: KvTransaction, op: Op, opNumber: number, timestampMs: number): Result;
+}
+
+export type ReplicaTuning<Op, Result> = Partial<
+  Pick<
+    ReplicaOptions<Op, Result>,
+    'timeouts' | 'batchOpsMax' | 'pipelineOpsMax' | 'requestQueueMax' | 'repairEntriesMax' | 'clientsMax' | 'logRetainOps' | 'compactOpsMin' | 'logOpsMax'
+  >
+>;
+
+export interface ReplicaDriverOptions<Op, Result> {
+  readonly env: Env;
+  readonly kv: KvStore;
+  readonly stateMachine: TransactionalStateMachine<Op, Result>;
+  readonly replicaIndex: number;
+  /** Every replica's transport address, by replica index (this one's included). */
+  readonly addresses: readonly NodeAddress[];
+  /** One replica tick every this many milliseconds. */
+  readonly tickMs?: number;
+  /** A local request unanswered this long is handed to the replica again. */
+  readonly retryMs?: number;
+  readonly replica?: ReplicaTuning<Op, Result>;
+}
+
+/** This replica is not the primary of a normal view: ask `primaryIndex` (a guess during a view change). */
+export class NotPrimaryError extends Error {
+  override readonly name = 'NotPrimaryError';
+  constructor(
+    readonly view: number,
+    readonly primaryIndex: number,
+  ) {
+    super(`not the primary (view ${view}; try replica ${primaryIndex})`);
+  }
+}
+
+/** A client request waits here for its reply. */
+interface Waiter<Op, Result> {
+  readonly requestNumber: number;
+  readonly message: Message<Op, Result>;
+  resolve(result: Result): void;
+  reject(error: Error): void;
+  sentMs: number;
+}
+
+const hardStateKey = utf8('r/h');
+const commitPointKey = utf8('r/k');
+const clientPrefix = utf8('r/c/');
+const logPrefix = utf8('r/l/');
+/** Every key the driver owns; the rest of the keyspace is the state machine's. */
+export const replicaKeyPrefix = utf8('r/');
+
+function logKey(opNumber: number): Uint8Array {
+  const key = new Uint8Array(logPrefix.length + 8);
+  key.set(logPrefix);
+  new DataView(key.buffer).setBigUint64(logPrefix.length, BigInt(opNumber));
+  return key;
+}
+
+function clientKey(clientId: string): Uint8Array {
+  return concatBytes([clientPrefix, utf8(clientId)]);
+}
+
+function rangeOf(prefix: Uint8Array): { start: Uint8Array; end: Uint8Array } {
+  const end = prefixEnd(prefix);
+  assert(end !== undefined);
+  return { start: prefix, end };
+}
+
+function deleteAll(transaction: KvTransaction, entries: Iterable<KvEntry>): void {
+  const keys = [...entries].map((entry) => entry.key);
+  for (const key of keys) transaction.delete(key);
+}
+
+/** The state machine's whole keyspace (everything outside r/) as one snapshot. */
+export function snapshotState(reader: KvReader): Uint8Array {
+  const pairs: [Uint8Array, Uint8Array][] = [];
+  const own = rangeOf(replicaKeyPrefix);
+  for (const entry of reader.scan({ end: own.start })) pairs.push([entry.key, entry.value]);
+  for (const entry of reader.scan({ start: own.end })) pairs.push([entry.key, entry.value]);
+  return encodeRecord(pairs);
+}
+
+function restoreState(transaction: KvTransaction, snapshot: Uint8Array): void {
+  const own = rangeOf(replicaKeyPrefix);
+  deleteAll(transaction, transaction.scan({ end: own.start }));
+  deleteAll(transaction, transaction.scan({ start: own.end }));
+  for (const [key, value] of decodeRecord(snapshot) as [Uint8Array, Uint8Array][]) {
+    assert(!(key.length >= 2 && key[0] === replicaKeyPrefix[0] && key[1] === replicaKeyPrefix[1]), 'a snapshot holds no replica keys');
+    transaction.put(key, value);
+  }
+}
+
+/** What a replica persisted in `reader`: the durable state a restart begins from. */
+export function readDurableState<Op, Result>(reader: KvReader): DurableState<Op, Result> {
+  const hardBytes = reader.get(hardStateKey);
+  const hardState: HardState = hardBytes === undefined ? { view: 0, logView: 0, commitNumber: 0 } : (decodeRecord(hardBytes) as HardState);
+  const pointBytes = reader.get(commitPointKey);
+  const log = [...reader.scan(rangeOf(logPrefix))].map((entry) => decodeRecord(entry.value) as LogEntry<Op>);
+  if (pointBytes === undefined) return { hardState, log };
+  const point = decodeRecord(pointBytes) as Omit<Checkpoint<Result>, 'clients'>;
+  const clients = [...reader.scan(rangeOf(clientPrefix))].map((entry) => decodeRecord(entry.value) as ClientEntry<Result>);
+  return { hardState, checkpoint: { ...point, clients }, log };
+}
+
+export class ReplicaDriver<Op, Result> {
+  private replicaValue: Replica<Op, Result> | undefined;
+  private readonly address: NodeAddress;
+  private readonly tickMs: number;
+  private readonly retryMs: number;
+  private readonly inbox: Message<Op, Result>[] = [];
+  private ticksDue = 0;
+  private pending: { readonly ready: Ready<Op, Result>; readonly checkpointOpNumber: number } | undefined;
+  private running = false;
+  private closed = false;
+  private failure: Error | undefined;
+  private transaction: KvTransaction | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly waiters = new Map<string, Waiter<Op, Result>>();
+  private idle: (() => void)[] = [];
+  /** Turns run (KvStore transactions), for tests and benchmarks. */
+  turns = 0;
+
+  private constructor(private readonly options: ReplicaDriverOptions<Op, Result>) {
+    assert(options.replicaIndex >= 0 && options.replicaIndex < options.addresses.length, `replica index ${options.replicaIndex}`);
+    this.address = options.addresses[options.replicaIndex]!;
+    this.tickMs = options.tickMs ?? 10;
+    this.retryMs = options.retryMs ?? 500;
+  }
+
+  /** Opens the replica from what `kv` holds (or fresh) and starts listening and ticking. */
+  static async open<Op, Result>(options: ReplicaDriverOptions<Op, Result>): Promise<ReplicaDriver<Op, Result>> {
+    const driver = new ReplicaDriver(options);
+    await driver.start();
+    return driver;
+  }
+
+  private async start(): Promise<void> {
+    const { env, kv } = this.options;
+    const durable = readDurableState<Op, Result>(kv);
+    const adapter: StateMachine<Op, Result> = {
+      apply: (op, opNumber, timestampMs) => this.options.stateMachine.apply(this.inTurn(), op, opNumber, timestampMs),
+      snapshot: () => snapshotState(this.inTurn()),
+      restore: (snapshot) => {
+        restoreState(this.inTurn(), snapshot);
+      },
+    };
+    // The replica may apply while restoring (ops committed after the commit
+    // point), so it is built inside a transaction like every other turn.
+    await kv.transact((transaction) => {
+      this.transaction = transaction;
+      try {
+        this.replicaValue = new Replica<Op, Result>({
+          ...this.options.replica,
+          replicaIndex: this.options.replicaIndex,
+          replicaCount: this.options.addresses.length,
+          stateMachine: adapter,
+          random: env.random,
+          durable,
+        });
+      } finally {
+        this.transaction = undefined;
+      }
+    });
+    if (this.options.addresses.length > 1) {
+      env.transport.listen(this.address, (_from, bytes) => this.onTransportMessage(bytes));
+    }
+    this.scheduleTick();
+    this.kick();
+  }
+
+  get replica(): Replica<Op, Result> {
+    assert(this.replicaValue !== undefined, 'driver not started');
+    return this.replicaValue;
+  }
+
+  private inTurn(): KvTransaction {
+    assert(this.transaction !== undefined, 'the replica touches the state machine only inside a driver turn');
+    return this.transaction;
+  }
+
+  /**
+   * Submits a client request to this replica, which must be the primary of a
+   * normal view (else NotPrimaryError). Requests of one client go one at a
+   * time, with growing request numbers; a retry with the same number is
+   * answered from the client table, never executed twice.
+   */
+  submit(clientId: string, requestNumber: number, op: Op): Promise<Result> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('replica driver closed'));
+    const replica = this.replica;
+    if (replica.status !== 'normal' || !replica.isPrimary()) {
+      return Promise.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
+    }
+    const superseded = this.waiters.get(clientId);
+    assert(superseded === undefined || superseded.requestNumber < requestNumber, `client ${clientId}: request ${requestNumber} after ${superseded?.requestNumber}`);
+    superseded?.reject(new Error(`client ${clientId}: request ${superseded.requestNumber} superseded by ${requestNumber}`));
+    const message: Message<Op, Result> = { type: 'request', clientId, requestNumber, op };
+    return new Promise<Result>((resolve, reject) => {
+      this.waiters.set(clientId, { requestNumber, message, resolve, reject, sentMs: this.options.env.clock.monotonicMs() });
+      this.inbox.push(message);
+      this.kick();
+    });
+  }
+
+  private async onTransportMessage(bytes: Uint8Array): Promise<Uint8Array> {
+    const message = decodeRecord(bytes) as Message<Op, Result>;
+    if (message.type === 'request') {
+      // A remote client: answer once committed, or say who the primary is.
+      try {
+        const result = await this.submit(message.clientId, message.requestNumber, message.op);
+        return encodeRecord({ ok: true, result });
+      } catch (error) {
+        if (error instanceof NotPrimaryError) return encodeRecord({ ok: false, view: error.view, primaryIndex: error.primaryIndex });
+        throw error;
+      }
+    }
+    if (!this.closed && this.failure === undefined) {
+      this.inbox.push(message);
+      this.kick();
+    }
+    return new Uint8Array(0);
+  }
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    this.timer = this.options.env.clock.setTimer(this.tickMs, () => {
+      this.ticksDue++;
+      this.retryLocalRequests();
+      this.kick();
+      this.scheduleTick();
+    });
+  }
+
+  /** Requests dropped by the replica (a view change, a full queue) are handed to it again. */
+  private retryLocalRequests(): void {
+    const nowMs = this.options.env.clock.monotonicMs();
+    for (const waiter of this.waiters.values()) {
+      if (nowMs - waiter.sentMs < this.retryMs) continue;
+      waiter.sentMs = nowMs;
+      this.inbox.push(waiter.message);
+    }
+  }
+
+  private kick(): void {
+    if (this.running || this.closed || this.failure !== undefined) return;
+    this.running = true;
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (!this.closed && this.failure === undefined && (this.inbox.length > 0 || this.ticksDue > 0 || this.pending !== undefined)) {
+        await this.turn();
+      }
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.running = false;
+      for (const wake of this.idle.splice(0)) wake();
+    }
+  }
+
+  private async turn(): Promise<void> {
+    const inbox = this.inbox.splice(0);
+    const ticks = this.ticksDue;
+    this.ticksDue = 0;
+    const pending = this.pending;
+    this.pending = undefined;
+    const nowMs = this.options.env.clock.nowMs();
+    this.turns++;
+    const outcome = await this.options.kv.transact((transaction) => {
+      this.transaction = transaction;
+      try {
+        const replica = this.replica;
+        if (pending !== undefined) {
+          replica.advance(pending.ready);
+          replica.checkpointed(pending.checkpointOpNumber);
+        }
+        replica.observeTime(nowMs);
+        for (let tick = 0; tick < ticks; tick++) replica.tick(nowMs);
+        for (const message of inbox) replica.step(message);
+        if (!replica.hasReady()) return undefined;
+        const ready = replica.ready();
+        this.persist(transaction, ready);
+        return { ready, checkpointOpNumber: replica.commitNumber };
+      } finally {
+        this.transaction = undefined;
+      }
+    });
+    if (outcome === undefined) return;
+    // Durable: now it may be said.
+    this.pending = outcome;
+    this.emit(outcome.ready);
+  }
+
+  /** Writes a Ready in the order it documents; the state machine's applies are already in `transaction`. */
+  private persist(transaction: KvTransaction, ready: Ready<Op, Result>): void {
+    if (ready.installedCheckpoint !== undefined) {
+      deleteAll(transaction, transaction.scan(rangeOf(logPrefix)));
+      deleteAll(transaction, transaction.scan(rangeOf(clientPrefix)));
+      for (const client of ready.installedCheckpoint.clients) transaction.put(clientKey(client.clientId), encodeRecord(client));
+    }
+    if (ready.truncateAfterOpNumber !== undefined) {
+      deleteAll(transaction, transaction.scan({ start: logKey(ready.truncateAfterOpNumber + 1), end: rangeOf(logPrefix).end }));
+    }
+    for (const entry of ready.entries) transaction.put(logKey(entry.opNumber), encodeRecord(entry));
+    if (ready.hardState !== undefined) transaction.put(hardStateKey, encodeRecord(ready.hardState));
+    for (const { entry, result } of ready.committed) {
+      const row: ClientEntry<Result> = { clientId: entry.clientId, requestNumber: entry.requestNumber, opNumber: entry.opNumber, result };
+      transaction.put(clientKey(entry.clientId), encodeRecord(row));
+    }
+    for (const clientId of ready.evictedClients) transaction.delete(clientKey(clientId));
+    if (ready.committed.length > 0 || ready.installedCheckpoint !== undefined) {
+      transaction.put(commitPointKey, encodeRecord(this.replica.commitPoint()));
+    }
+    if (ready.compactThroughOpNumber !== undefined) {
+      deleteAll(transaction, transaction.scan({ start: logPrefix, end: logKey(ready.compactThroughOpNumber + 1) }));
+    }
+  }
+
+  private emit(ready: Ready<Op, Result>): void {
+    const { env, addresses } = this.options;
+    for (const envelope of ready.messages) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
+    for (const reply of ready.replies) {
+      const waiter = this.waiters.get(reply.clientId);
+      if (waiter === undefined || waiter.requestNumber !== reply.requestNumber) continue;
+      this.waiters.delete(reply.clientId);
+      waiter.resolve(reply.result);
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure = error instanceof AssertionError ? error : new Error('replica driver failed; restart to recover', { cause: error });
+    this.options.env.logger.log('error', 'vsr: driver failed', { error: String(error) });
+    for (const waiter of this.waiters.values()) waiter.reject(this.failure);
+    this.waiters.clear();
+  }
+
+  /** Client requests waiting for a reply. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /** Resolves when no turn is running (for tests and orderly shutdown). */
+  async drain(): Promise<void> {
+    while (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) this.options.env.clock.clearTimer(this.timer);
+    if (this.options.addresses.length > 1) this.options.env.transport.unlisten(this.address);
+    await this.drain();
+    for (const waiter of this.waiters.values()) waiter.reject(new Error('replica driver closed'));
+    this.waiters.clear();
+  }
+
+  /** The error that stopped the driver, if one did. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+}
