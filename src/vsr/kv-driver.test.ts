@@ -1,0 +1,170 @@
+// ReplicaDriver tests: real replicas, each on its own MemoryKvStore, talking
+// over the in-process transport with real timers. A group of 3 commits and
+// converges, a backup refuses client requests with the primary's index, the
+// group survives its primary going away, a restarted replica catches up from
+// its store, and one that missed compacted ops gets a checkpoint.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Env } from '../io/env.js';
+import { noFaults } from '../io/env.js';
+import { InProcessTransport } from '../io/in-process-transport.js';
+import type { KvTransaction } from '../io/kv-store.js';
+import { silentLogger } from '../io/logger.js';
+import { MemoryKvStore } from '../io/memory-kv-store.js';
+import { NodeClock } from '../io/node/node-clock.js';
+import { NodeDisk } from '../io/node/node-disk.js';
+import { NodeRandom } from '../io/node/node-random.js';
+import { utf8 } from '../stdx/bytes.js';
+import { decodeRecord, encodeRecord } from '../stdx/codec.js';
+import { NotPrimaryError, ReplicaDriver, readDurableState, snapshotState } from './kv-driver.js';
+import type { TransactionalStateMachine } from './kv-driver.js';
+
+type Op = { readonly key: string; readonly value: string };
+type Result = string | null;
+
+/** put returns the value it replaced. */
+const register: TransactionalStateMachine<Op, Result> = {
+  apply(transaction: KvTransaction, op: Op): Result {
+    const key = utf8(`s/${op.key}`);
+    const previous = transaction.get(key);
+    transaction.put(key, utf8(op.value));
+    return previous === undefined ? null : Buffer.from(previous).toString('utf8');
+  },
+};
+
+const addresses = ['r0', 'r1', 'r2'];
+
+function makeEnv(transport: InProcessTransport): Env {
+  return { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
+}
+
+interface Group {
+  readonly transport: InProcessTransport;
+  readonly stores: MemoryKvStore[];
+  readonly drivers: (ReplicaDriver<Op, Result> | undefined)[];
+}
+
+const tuning = { timeouts: { heartbeatTicks: 2, prepareRetryTicks: 4, viewChangeTicksMin: 20, viewChangeTicksMax: 40, viewChangeRetryTicks: 4, repairTicks: 2 } };
+
+async function openReplica(group: Group, index: number, extra: object = {}): Promise<ReplicaDriver<Op, Result>> {
+  const driver = await ReplicaDriver.open<Op, Result>({
+    env: makeEnv(group.transport),
+    kv: group.stores[index]!,
+    stateMachine: register,
+    replicaIndex: index,
+    addresses,
+    tickMs: 5,
+    retryMs: 100,
+    replica: { ...tuning, ...extra },
+  });
+  group.drivers[index] = driver;
+  return driver;
+}
+
+async function openGroup(extra: object = {}): Promise<Group> {
+  const group: Group = { transport: new InProcessTransport(), stores: addresses.map(() => new MemoryKvStore()), drivers: [] };
+  for (let index = 0; index < addresses.length; index++) await openReplica(group, index, extra);
+  return group;
+}
+
+async function closeGroup(group: Group): Promise<void> {
+  for (const driver of group.drivers) await driver?.close();
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Submits to whichever replica is primary, following NotPrimaryError. */
+async function submit(group: Group, clientId: string, requestNumber: number, op: Op): Promise<Result> {
+  let target = 0;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const driver = group.drivers[target];
+    if (driver === undefined) {
+      target = (target + 1) % addresses.length;
+      continue;
+    }
+    try {
+      return await driver.submit(clientId, requestNumber, op);
+    } catch (error) {
+      if (!(error instanceof NotPrimaryError)) throw error;
+      target = error.primaryIndex === target ? (target + 1) % addresses.length : error.primaryIndex;
+      await sleep(10);
+    }
+  }
+  throw new Error('no primary answered');
+}
+
+function stateOf(store: MemoryKvStore): string {
+  return Buffer.from(snapshotState(store)).toString('hex');
+}
+
+describe('ReplicaDriver', () => {
+  it('a group of 3 commits client requests and every replica converges to the same state', async () => {
+    const group = await openGroup();
+    assert.equal(await submit(group, 'c1', 1, { key: 'a', value: '1' }), null);
+    assert.equal(await submit(group, 'c1', 2, { key: 'a', value: '2' }), '1');
+    const results = await Promise.all(Array.from({ length: 50 }, (_, index) => submit(group, `w${index}`, 1, { key: `k${index % 5}`, value: `${index}` })));
+    assert.equal(results.length, 50);
+    await eventually(() => group.drivers.every((driver) => driver!.replica.commitNumber === 52), 'all replicas committed 52 ops');
+    const states = new Set(group.stores.map(stateOf));
+    assert.equal(states.size, 1, 'replica states are byte-identical');
+    assert.equal(readDurableState(group.stores[1]!).hardState.commitNumber >= 50, true);
+    await closeGroup(group);
+  });
+
+  it('a backup refuses client requests and names the primary; a retried request is answered, not executed again', async () => {
+    const group = await openGroup();
+    await assert.rejects(group.drivers[1]!.submit('c', 1, { key: 'a', value: 'x' }), (error: unknown) => error instanceof NotPrimaryError && error.primaryIndex === 0);
+    assert.equal(await group.drivers[0]!.submit('c', 1, { key: 'a', value: 'x' }), null);
+    assert.equal(await group.drivers[0]!.submit('c', 2, { key: 'a', value: 'y' }), 'x');
+    // The same request again: the client table answers with the first result.
+    const reply = decodeRecord(await group.transport.request('client', 'r0', encodeRecord({ type: 'request', clientId: 'c', requestNumber: 2, op: { key: 'a', value: 'y' } }))) as {
+      ok: boolean;
+      result: Result;
+    };
+    assert.deepEqual(reply, { ok: true, result: 'x' });
+    assert.equal(group.drivers[0]!.replica.commitNumber, 2);
+    const fromBackup = decodeRecord(await group.transport.request('client', 'r2', encodeRecord({ type: 'request', clientId: 'd', requestNumber: 1, op: { key: 'a', value: 'z' } })));
+    assert.deepEqual(fromBackup, { ok: false, view: 0, primaryIndex: 0 });
+    await closeGroup(group);
+  });
+
+  it('the primary goes away: the backups elect a new one and keep every committed op', async () => {
+    const group = await openGroup();
+    for (let request = 1; request <= 10; request++) await submit(group, 'c', request, { key: 'a', value: `${request}` });
+    await group.drivers[0]!.close();
+    group.drivers[0] = undefined;
+    assert.equal(await submit(group, 'c', 11, { key: 'a', value: '11' }), '10', 'the new primary holds every committed op');
+    const primary = group.drivers.find((driver) => driver?.replica.isPrimary() === true && driver.replica.status === 'normal');
+    assert.ok(primary !== undefined && primary.replica.view >= 1);
+    // The old primary comes back from its store and catches up.
+    await openReplica(group, 0);
+    await eventually(() => group.drivers[0]!.replica.commitNumber === 11, 'the restarted replica caught up');
+    await eventually(() => new Set(group.stores.map(stateOf)).size === 1, 'states converge');
+    await closeGroup(group);
+  });
+
+  it('a replica that missed compacted ops gets the primary checkpoint (state transfer) and converges', async () => {
+    const group = await openGroup({ logRetainOps: 2, compactOpsMin: 2 });
+    await submit(group, 'c', 1, { key: 'a', value: '1' });
+    await group.drivers[2]!.close();
+    group.drivers[2] = undefined;
+    for (let request = 2; request <= 40; request++) await submit(group, 'c', request, { key: `k${request % 7}`, value: `${request}` });
+    await eventually(() => group.drivers[0]!.replica.logBaseOpNumber > 1, 'the primary compacted past the missing replica');
+    await openReplica(group, 2, { logRetainOps: 2, compactOpsMin: 2 });
+    await eventually(() => group.drivers[2]!.replica.commitNumber === 40, 'the lagging replica caught up');
+    await eventually(() => new Set(group.stores.map(stateOf)).size === 1, 'states converge');
+    const durable = readDurableState(group.stores[2]!);
+    assert.ok((durable.checkpoint?.opNumber ?? 0) >= 40, 'its checkpoint is durable');
+    assert.ok(durable.log.every((entry) => entry.opNumber > 1), 'it holds no entries from before the checkpoint');
+    await closeGroup(group);
+  });
+});
