@@ -24,6 +24,11 @@ export class KvStateMachine implements StateMachine<KvOp, KvResult> {
     return previous;
   }
 
+  /** The current value of `key` (a read served outside the log). */
+  valueOf(key: string): KvResult {
+    return this.values.get(key) ?? null;
+  }
+
   snapshot(): Uint8Array {
     return encodeRecord({ appliedOpNumber: this.appliedOpNumber, values: [...this.values.entries()] });
   }

@@ -122,7 +122,8 @@ interface ReplicaNode {
 interface ClientState {
   readonly id: string;
   requestNumber: number;
-  pending: { readonly op: Op; readonly invokeMs: number; readonly historyIndex: number } | undefined;
+  /** `read`: a get sent as a linearizable read (read index), not through the log. */
+  pending: { readonly op: Op; readonly invokeMs: number; readonly historyIndex: number; readonly read: boolean } | undefined;
   viewGuess: number;
   issuing: boolean;
   completed: number;
@@ -172,6 +173,10 @@ export class Simulation {
   private readonly committedByOp = new Map<number, CommittedRecord>();
   private readonly acknowledged: { clientId: string; requestNumber: number; opNumber: number }[] = [];
   messagesDelivered = 0;
+  /** Reads served without going through the log (read index), over the run. */
+  readsServed = 0;
+  private readonly openReads = new Map<number, { readonly clientId: string; readonly requestNumber: number; readonly key: string }>();
+  private nextReadId = 1;
   private failure: SimulationFailure | undefined;
 
   constructor(options: SimulationOptions) {
@@ -459,6 +464,7 @@ export class Simulation {
       const replica = node.replica;
       const ready = replica.ready();
       for (const { entry } of ready.committed) this.recordCommitted(node.index, entry);
+      this.answerReads(node, ready);
       if (ready.installedCheckpoint !== undefined) {
         this.stateTransfers++;
         this.trace.mix('state_transfer', this.nowMs, node.index, ready.installedCheckpoint.opNumber);
@@ -607,13 +613,66 @@ export class Simulation {
     });
   }
 
+  /** Confirmed reads are answered from the state as it is now; refused ones are left to the client's retry. */
+  private answerReads(node: ReplicaNode, ready: Ready<Op, Result>): void {
+    for (const { readId, ok } of ready.reads) {
+      const read = this.openReads.get(readId);
+      this.openReads.delete(readId);
+      if (read === undefined || !ok) continue;
+      const value = node.stateMachine.valueOf(read.key);
+      const view = node.replica!.view;
+      this.readsServed++;
+      this.trace.mix('read', this.nowMs, node.index, read.clientId, read.requestNumber);
+      for (const delayMs of this.deliveryDelays()) {
+        this.queue.schedule(delayMs, () => {
+          this.guard(() => {
+            this.onReadReply(node.index, read.clientId, read.requestNumber, view, value);
+          });
+        });
+      }
+    }
+  }
+
+  private sendRead(client: ClientState, targets: readonly ReplicaIndex[]): void {
+    const pending = client.pending;
+    if (pending?.op.type !== 'get') return;
+    const { key } = pending.op;
+    const requestNumber = client.requestNumber;
+    for (const target of targets) {
+      for (const delayMs of this.deliveryDelays()) {
+        this.queue.schedule(delayMs, () => {
+          this.guard(() => {
+            const node = this.nodes[target]!;
+            if (node.replica === undefined) return;
+            const readId = this.nextReadId++;
+            if (!node.replica.read(readId)) return;
+            this.openReads.set(readId, { clientId: client.id, requestNumber, key });
+            this.pump(node);
+          });
+        });
+      }
+    }
+  }
+
+  private onReadReply(from: ReplicaIndex, clientId: string, requestNumber: number, view: number, value: Result): void {
+    const client = this.clients.find((candidate) => candidate.id === clientId)!;
+    const pending = client.pending;
+    if (pending === undefined || client.requestNumber !== requestNumber) return;
+    this.trace.mix('read_reply', this.nowMs, from, clientId, requestNumber);
+    this.history[pending.historyIndex] = { ...this.history[pending.historyIndex]!, returnMs: this.nowMs, result: value };
+    client.pending = undefined;
+    client.completed++;
+    client.viewGuess = Math.max(client.viewGuess, view);
+    if (client.issuing) this.scheduleNextOp(client);
+  }
+
   private issue(client: ClientState): void {
     assert(this.history.length < historyOpsMax, `client history past ${historyOpsMax} ops`);
     client.requestNumber++;
     const key = this.prng.pick(this.keys);
     const op: Op = this.prng.chance(0.5) ? { type: 'put', key, value: `${client.id}.${client.requestNumber}` } : { type: 'get', key };
     this.history.push({ clientId: client.id, op, invokeMs: this.nowMs, returnMs: Number.POSITIVE_INFINITY, result: undefined });
-    client.pending = { op, invokeMs: this.nowMs, historyIndex: this.history.length - 1 };
+    client.pending = { op, invokeMs: this.nowMs, historyIndex: this.history.length - 1, read: op.type === 'get' && this.prng.chance(0.5) };
     this.trace.mix('issue', this.nowMs, client.id, client.requestNumber);
     this.sendRequest(client, [client.viewGuess % this.replicaCount]);
     this.scheduleRetry(client, client.requestNumber);
@@ -622,6 +681,10 @@ export class Simulation {
   private sendRequest(client: ClientState, targets: readonly ReplicaIndex[]): void {
     const pending = client.pending;
     if (pending === undefined) return;
+    if (pending.read) {
+      this.sendRead(client, targets);
+      return;
+    }
     for (const target of targets) {
       this.sendToReplica(-1, target, { type: 'request', clientId: client.id, requestNumber: client.requestNumber, op: pending.op });
     }

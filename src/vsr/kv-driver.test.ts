@@ -40,6 +40,8 @@ function makeEnv(transport: InProcessTransport): Env {
 }
 
 interface Group {
+  /** The driver's timers do not keep the process alive (NodeClock unrefs them); a test waiting on one must. */
+  readonly keepAlive: ReturnType<typeof setInterval>;
   readonly transport: InProcessTransport;
   readonly stores: MemoryKvStore[];
   readonly drivers: (ReplicaDriver<Op, Result> | undefined)[];
@@ -56,6 +58,7 @@ async function openReplica(group: Group, index: number, extra: object = {}): Pro
     addresses,
     tickMs: 5,
     retryMs: 100,
+    readTimeoutMs: 500,
     replica: { ...tuning, ...extra },
   });
   group.drivers[index] = driver;
@@ -63,13 +66,19 @@ async function openReplica(group: Group, index: number, extra: object = {}): Pro
 }
 
 async function openGroup(extra: object = {}): Promise<Group> {
-  const group: Group = { transport: new InProcessTransport(), stores: addresses.map(() => new MemoryKvStore()), drivers: [] };
+  const group: Group = {
+    keepAlive: setInterval(() => undefined, 50),
+    transport: new InProcessTransport(),
+    stores: addresses.map(() => new MemoryKvStore()),
+    drivers: [],
+  };
   for (let index = 0; index < addresses.length; index++) await openReplica(group, index, extra);
   return group;
 }
 
 async function closeGroup(group: Group): Promise<void> {
   for (const driver of group.drivers) await driver?.close();
+  clearInterval(group.keepAlive);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -134,6 +143,25 @@ describe('ReplicaDriver', () => {
     assert.equal(group.drivers[0]!.replica.commitNumber, 2);
     const fromBackup = decodeRecord(await group.transport.request('client', 'r2', encodeRecord({ type: 'request', clientId: 'd', requestNumber: 1, op: { key: 'a', value: 'z' } })));
     assert.deepEqual(fromBackup, { ok: false, view: 0, primaryIndex: 0 });
+    await closeGroup(group);
+  });
+
+  it('linearizable reads: the primary serves them after a confirming round; a backup refuses them', async () => {
+    const group = await openGroup();
+    await submit(group, 'c', 1, { key: 'a', value: 'x' });
+    const read = (index: number): Promise<string | undefined> =>
+      group.drivers[index]!.read((reader) => {
+        const value = reader.get(utf8('s/a'));
+        return value === undefined ? undefined : Buffer.from(value).toString('utf8');
+      });
+    assert.deepEqual(await Promise.all([read(0), read(0), read(0)]), ['x', 'x', 'x']);
+    await assert.rejects(read(1), (error: unknown) => error instanceof NotPrimaryError && error.primaryIndex === 0);
+    // The primary's backups are gone: it cannot prove it is still primary, so the read times out.
+    await group.drivers[1]!.close();
+    await group.drivers[2]!.close();
+    group.drivers[1] = undefined;
+    group.drivers[2] = undefined;
+    await assert.rejects(read(0), /not confirmed/);
     await closeGroup(group);
   });
 

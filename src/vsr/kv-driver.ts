@@ -55,6 +55,8 @@ export interface ReplicaDriverOptions<Op, Result> {
   readonly tickMs?: number;
   /** A local request unanswered this long is handed to the replica again. */
   readonly retryMs?: number;
+  /** A read not confirmed within this long fails (a primary cut off from its backups). */
+  readonly readTimeoutMs?: number;
   readonly replica?: ReplicaTuning<Op, Result>;
 }
 
@@ -152,6 +154,10 @@ export class ReplicaDriver<Op, Result> {
   private transaction: KvTransaction | undefined;
   private timer: TimerHandle | undefined;
   private readonly waiters = new Map<string, Waiter<Op, Result>>();
+  private readonly readWaiters = new Map<number, { serve(): void; reject(error: Error): void; readonly askedMs: number }>();
+  private readsToAsk: number[] = [];
+  private nextReadId = 1;
+  private readonly readTimeoutMs: number;
   private idle: (() => void)[] = [];
   /** Turns run (KvStore transactions), for tests and benchmarks. */
   turns = 0;
@@ -161,6 +167,7 @@ export class ReplicaDriver<Op, Result> {
     this.address = options.addresses[options.replicaIndex]!;
     this.tickMs = options.tickMs ?? 10;
     this.retryMs = options.retryMs ?? 500;
+    this.readTimeoutMs = options.readTimeoutMs ?? 2000;
   }
 
   /** Opens the replica from what `kv` holds (or fresh) and starts listening and ticking. */
@@ -192,6 +199,7 @@ export class ReplicaDriver<Op, Result> {
           stateMachine: adapter,
           random: env.random,
           durable,
+          atomicApply: true,
         });
       } finally {
         this.transaction = undefined;
@@ -238,6 +246,38 @@ export class ReplicaDriver<Op, Result> {
     });
   }
 
+  /**
+   * A linearizable read: `query` runs against the KvStore once this replica,
+   * the primary of a normal view, has proven it still is (a quorum answered a
+   * round begun after the read arrived) and has committed every op its view
+   * started with (read index). Else NotPrimaryError, or a timeout error when
+   * the primary is cut off from its backups.
+   */
+  read<T>(query: (reader: KvReader) => T): Promise<T> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('replica driver closed'));
+    const replica = this.replica;
+    if (replica.status !== 'normal' || !replica.isPrimary()) {
+      return Promise.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
+    }
+    const readId = this.nextReadId++;
+    return new Promise<T>((resolve, reject) => {
+      this.readWaiters.set(readId, {
+        serve: () => {
+          try {
+            resolve(query(this.options.kv));
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        },
+        reject,
+        askedMs: this.options.env.clock.monotonicMs(),
+      });
+      this.readsToAsk.push(readId);
+      this.kick();
+    });
+  }
+
   private async onTransportMessage(bytes: Uint8Array): Promise<Uint8Array> {
     const message = decodeRecord(bytes) as Message<Op, Result>;
     if (message.type === 'request') {
@@ -270,6 +310,11 @@ export class ReplicaDriver<Op, Result> {
   /** Requests dropped by the replica (a view change, a full queue) are handed to it again. */
   private retryLocalRequests(): void {
     const nowMs = this.options.env.clock.monotonicMs();
+    for (const [readId, waiter] of this.readWaiters) {
+      if (nowMs - waiter.askedMs < this.readTimeoutMs) continue;
+      this.readWaiters.delete(readId);
+      waiter.reject(new Error(`read not confirmed within ${this.readTimeoutMs} ms: this primary may be cut off from its backups`));
+    }
     for (const waiter of this.waiters.values()) {
       if (nowMs - waiter.sentMs < this.retryMs) continue;
       waiter.sentMs = nowMs;
@@ -285,7 +330,11 @@ export class ReplicaDriver<Op, Result> {
 
   private async run(): Promise<void> {
     try {
-      while (!this.closed && this.failure === undefined && (this.inbox.length > 0 || this.ticksDue > 0 || this.pending !== undefined)) {
+      while (
+        !this.closed &&
+        this.failure === undefined &&
+        (this.inbox.length > 0 || this.ticksDue > 0 || this.pending !== undefined || this.readsToAsk.length > 0)
+      ) {
         await this.turn();
       }
     } catch (error) {
@@ -298,6 +347,8 @@ export class ReplicaDriver<Op, Result> {
 
   private async turn(): Promise<void> {
     const inbox = this.inbox.splice(0);
+    const reads = this.readsToAsk.splice(0);
+    const refused: number[] = [];
     const ticks = this.ticksDue;
     this.ticksDue = 0;
     const pending = this.pending;
@@ -315,6 +366,7 @@ export class ReplicaDriver<Op, Result> {
         replica.observeTime(nowMs);
         for (let tick = 0; tick < ticks; tick++) replica.tick(nowMs);
         for (const message of inbox) replica.step(message);
+        for (const readId of reads) if (!replica.read(readId)) refused.push(readId);
         if (!replica.hasReady()) return undefined;
         const ready = replica.ready();
         this.persist(transaction, ready);
@@ -323,6 +375,7 @@ export class ReplicaDriver<Op, Result> {
         this.transaction = undefined;
       }
     });
+    for (const readId of refused) this.settleRead(readId, false);
     if (outcome === undefined) return;
     // Durable: now it may be said.
     this.pending = outcome;
@@ -354,8 +407,21 @@ export class ReplicaDriver<Op, Result> {
     }
   }
 
+  private settleRead(readId: number, ok: boolean): void {
+    const waiter = this.readWaiters.get(readId);
+    if (waiter === undefined) return; // Timed out already.
+    this.readWaiters.delete(readId);
+    if (ok) {
+      waiter.serve();
+      return;
+    }
+    const replica = this.replica;
+    waiter.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
+  }
+
   private emit(ready: Ready<Op, Result>): void {
     const { env, addresses } = this.options;
+    for (const { readId, ok } of ready.reads) this.settleRead(readId, ok);
     for (const envelope of ready.messages) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
     for (const reply of ready.replies) {
       const waiter = this.waiters.get(reply.clientId);
@@ -370,6 +436,8 @@ export class ReplicaDriver<Op, Result> {
     this.options.env.logger.log('error', 'vsr: driver failed', { error: String(error) });
     for (const waiter of this.waiters.values()) waiter.reject(this.failure);
     this.waiters.clear();
+    for (const waiter of this.readWaiters.values()) waiter.reject(this.failure);
+    this.readWaiters.clear();
   }
 
   /** Client requests waiting for a reply. */
@@ -390,6 +458,8 @@ export class ReplicaDriver<Op, Result> {
     await this.drain();
     for (const waiter of this.waiters.values()) waiter.reject(new Error('replica driver closed'));
     this.waiters.clear();
+    for (const waiter of this.readWaiters.values()) waiter.reject(new Error('replica driver closed'));
+    this.readWaiters.clear();
   }
 
   /** The error that stopped the driver, if one did. */

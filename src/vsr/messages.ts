@@ -33,9 +33,17 @@ export type Message<Op, Result = never> =
       readonly entries: readonly LogEntry<Op>[];
       readonly commitNumber: number;
     }
-  /** "I hold, durably, every entry of this view's log up to opNumber." */
-  | { readonly type: 'prepare_ok'; readonly view: number; readonly from: ReplicaIndex; readonly opNumber: number }
-  | { readonly type: 'commit'; readonly view: number; readonly from: ReplicaIndex; readonly commitNumber: number }
+  /**
+   * "I hold, durably, every entry of this view's log up to opNumber." With
+   * `readRound`: the answer to a Commit that carried that round (reads).
+   */
+  | { readonly type: 'prepare_ok'; readonly view: number; readonly from: ReplicaIndex; readonly opNumber: number; readonly readRound?: number }
+  /**
+   * Heartbeat and commit point. A `readRound` asks every backup to answer at
+   * once: a quorum of answers proves the sender was still the primary after
+   * the round began, so reads queued before it may be served (read index).
+   */
+  | { readonly type: 'commit'; readonly view: number; readonly from: ReplicaIndex; readonly commitNumber: number; readonly readRound?: number }
   | { readonly type: 'start_view_change'; readonly view: number; readonly from: ReplicaIndex }
   | {
       readonly type: 'do_view_change';

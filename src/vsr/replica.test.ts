@@ -104,6 +104,86 @@ describe('Replica', () => {
     assert.equal(primary.hasReady(), false);
   });
 
+  it('reads: served only after a quorum answers a round begun after they arrived; a primary that loses its view fails them', () => {
+    const primary = replica(0, 3);
+    const backup = replica(1, 3);
+    assert.equal(backup.read(1), false, 'a backup refuses reads');
+    assert.equal(primary.read(1), true);
+    const round = drain(primary);
+    assert.deepEqual(round.reads, [], 'not before a quorum confirms the primary role');
+    const commit = round.messages.find((envelope) => envelope.to === 1)!.message;
+    assert.ok(commit.type === 'commit' && commit.readRound !== undefined);
+    const firstRound = commit.readRound;
+    // A read arriving while round 1 is out needs round 2.
+    assert.equal(primary.read(2), true);
+    backup.step(commit);
+    const answer = drain(backup).messages.find((envelope) => envelope.message.type === 'prepare_ok')!.message;
+    assert.ok(answer.type === 'prepare_ok' && answer.readRound === firstRound);
+    primary.step(answer);
+    const served = drain(primary);
+    assert.deepEqual(served.reads, [{ readId: 1, ok: true }]);
+    const second = served.messages.find((envelope) => envelope.to === 1 && envelope.message.type === 'commit')!.message;
+    assert.ok(second.type === 'commit' && second.readRound === firstRound + 1, 'the next round begins for the waiting read');
+    // Cut off from its backups, the primary never confirms read 2; a view change fails it.
+    for (let tick = 0; tick < 30; tick++) primary.tick(tick);
+    assert.deepEqual(drain(primary).reads, []);
+    primary.step({ type: 'start_view_change', view: 1, from: 2 });
+    assert.deepEqual(drain(primary).reads, [{ readId: 2, ok: false }]);
+    // A restarted primary (another incarnation, other random numbers) is not
+    // fooled by a late answer to a round of its previous incarnation.
+    let seed = 1;
+    const otherRandom: Random = { uint32: () => (seed = (seed * 48271) % 2147483647), bytes: (length) => new Uint8Array(length) };
+    const restarted = new Replica<Op, string | null>({ replicaIndex: 0, replicaCount: 3, stateMachine: new Register(), random: otherRandom });
+    assert.equal(restarted.read(3), true);
+    drain(restarted);
+    restarted.step(answer);
+    assert.deepEqual(drain(restarted).reads, [], 'a stale answer confirms nothing');
+  });
+
+  it('a group of 1 serves reads at once and, with atomicApply, commits in the Ready that persists', () => {
+    const single = new Replica<Op, string | null>({ replicaIndex: 0, replicaCount: 1, stateMachine: new Register(), random: fixedRandom, atomicApply: true });
+    single.step(request('c', 1, 'a'));
+    assert.equal(single.read(7), true);
+    const ready = drain(single);
+    assert.equal(ready.entries.length, 1);
+    assert.deepEqual(ready.replies.map((reply) => reply.opNumber), [1], 'committed with its own write');
+    assert.deepEqual(ready.reads, [{ readId: 7, ok: true }]);
+  });
+
+  it('compacts behind a durable checkpoint, keeping logRetainOps, and restarts from the checkpoint', () => {
+    const stateMachine = new Register();
+    const single = new Replica<Op, string | null>({ replicaIndex: 0, replicaCount: 1, stateMachine, random: fixedRandom, logRetainOps: 3, compactOpsMin: 2, atomicApply: true });
+    for (let request_ = 1; request_ <= 10; request_++) {
+      single.step(request('c', request_, `v${request_}`));
+      drain(single);
+    }
+    assert.equal(single.logBaseOpNumber, 0, 'nothing is compacted before a checkpoint');
+    single.checkpointed(10);
+    single.step(request('c', 11, 'v11'));
+    const ready = drain(single);
+    assert.equal(ready.compactThroughOpNumber, 7, 'entries behind the checkpoint go, keeping 3');
+    assert.equal(single.logBaseOpNumber, 7);
+    assert.equal(single.entry(7), undefined);
+    assert.equal(single.entry(8)?.opNumber, 8);
+    const checkpoint = single.checkpointAtCommit();
+    assert.equal(checkpoint.opNumber, 11);
+    assert.deepEqual(checkpoint.clients.map((client) => [client.clientId, client.requestNumber]), [['c', 11]]);
+    const snapshot = stateMachine.snapshot();
+    const restoredState = new Register();
+    restoredState.restore(snapshot);
+    const restarted = new Replica<Op, string | null>({
+      replicaIndex: 0,
+      replicaCount: 1,
+      stateMachine: restoredState,
+      random: fixedRandom,
+      durable: { hardState: { view: 0, logView: 0, commitNumber: 11 }, checkpoint, log: single.log },
+    });
+    assert.equal(restarted.commitNumber, 11);
+    assert.equal(restoredState.applied, 11, 'nothing is replayed over the checkpoint');
+    restarted.step(request('c', 11, 'v11'));
+    assert.deepEqual(drain(restarted).replies.map((reply) => reply.opNumber), [11], 'the client table came back with the checkpoint');
+  });
+
   it('a backup that hears nothing starts a view change and persists the new view before sending', () => {
     const backup = replica(1, 3);
     for (let tick = 0; tick < 100 && backup.status === 'normal'; tick++) backup.tick(tick);

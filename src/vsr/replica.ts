@@ -90,6 +90,13 @@ export interface Ready<Op, Result> {
   readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
   /** Clients the client table dropped to make room (a driver persisting the table drops them too). */
   readonly evictedClients: readonly string[];
+  /**
+   * Reads asked for with `read()`: `ok` ones may be served now from the state
+   * machine (linearizable: this replica was primary after they arrived and
+   * has applied every op committed before); the others must be retried
+   * elsewhere (this replica lost or never had the primary role).
+   */
+  readonly reads: readonly { readonly readId: number; readonly ok: boolean }[];
   /** Bookkeeping for `advance`. */
   readonly durableThroughOpNumber: number;
   readonly logGeneration: number;
@@ -120,6 +127,8 @@ export const defaultTimeouts: ReplicaTimeouts = {
 
 /** Test-only switches that break the protocol on purpose, to prove the simulator notices. */
 export interface UnsafeFlags {
+  /** A primary serves reads at once, without a round proving it is still primary. */
+  readonly skipReadConfirmation?: boolean;
   /** A backup sends PrepareOk one Ready before the entries are durable. */
   readonly skipPersistBeforePrepareOk?: boolean;
   /** The view number entered by a view change is not persisted until the view is normal. */
@@ -151,6 +160,14 @@ export interface ReplicaOptions<Op, Result> {
   readonly logRetainOps?: number;
   /** Compaction drops at least this many entries at once. */
   readonly compactOpsMin?: number;
+  /**
+   * The driver writes each Ready's entries in one atomic write together with
+   * the state machine's applies made while the Ready was built (the KvStore
+   * driver does). Then a group of 1 commits its new entries in the very
+   * Ready that persists them: they become durable together, and replies
+   * still leave only after that write.
+   */
+  readonly atomicApply?: boolean;
   readonly unsafe?: UnsafeFlags;
 }
 
@@ -170,6 +187,7 @@ export class Replica<Op, Result> {
   private readonly logOpsMax: number;
   private readonly logRetainOps: number;
   private readonly compactOpsMin: number;
+  private readonly atomicApply: boolean;
   private readonly unsafe: UnsafeFlags;
   private readonly stateMachine: StateMachine<Op, Result>;
   private readonly random: Random;
@@ -208,6 +226,22 @@ export class Replica<Op, Result> {
   private replies: Reply<Result>[] = [];
   private committed: { entry: LogEntry<Op>; result: Result }[] = [];
   private evictedClients: string[] = [];
+  private reads: { readId: number; ok: boolean }[] = [];
+  // Read index: reads wait for a round of Commit answered by a quorum.
+  /**
+   * Rounds this incarnation began are readRoundBase+1 … readRound. The base is
+   * random (52 bits): an answer to a round of an earlier incarnation of this
+   * replica (delayed or duplicated by the network) must not confirm a round of
+   * this one, and it falls in this one's range with negligible probability.
+   * While a round is outstanding, heartbeats repeat it.
+   */
+  private readonly readRoundBase: number;
+  private readRound: number;
+  private readRoundOutstanding = false;
+  private readonly readAcks = new Map<ReplicaIndex, number>();
+  private pendingReads: { readId: number; round: number }[] = [];
+  /** The log end when this replica became primary: reads wait until it is committed. */
+  private viewStartOpNumber = 0;
   private hardStateDirty = false;
   /** Entries with op numbers up to here were handed to a Ready (or came from disk). */
   private handedOffOpNumber = 0;
@@ -235,11 +269,14 @@ export class Replica<Op, Result> {
     this.logOpsMax = options.logOpsMax ?? 1_000_000;
     this.logRetainOps = options.logRetainOps ?? 10_000;
     this.compactOpsMin = options.compactOpsMin ?? 1024;
+    this.atomicApply = options.atomicApply ?? false;
     assert(this.compactOpsMin >= 1 && this.logRetainOps >= 0 && this.logRetainOps + this.compactOpsMin < this.logOpsMax, 'log retention limits');
     this.unsafe = options.unsafe ?? {};
     this.stateMachine = options.stateMachine;
     this.random = options.random;
     this.clientTable = new ClientTable(options.clientsMax ?? 4096);
+    this.readRoundBase = (this.random.uint32() % 2 ** 20) * 2 ** 32 + this.random.uint32();
+    this.readRound = this.readRoundBase;
     if (options.durable !== undefined) this.restore(options.durable);
     this.resetViewTimer();
   }
@@ -343,6 +380,55 @@ export class Replica<Op, Result> {
   }
 
   /**
+   * A linearizable read: answered in a later Ready's `reads`, ok once this
+   * replica has proven it is still the primary (a quorum answered a Commit
+   * sent after the read arrived) and has committed every op of its view's
+   * starting log. False at once when this replica is not a normal primary.
+   */
+  read(readId: number): boolean {
+    if (this.statusValue !== 'normal' || !this.isPrimary()) return false;
+    if (this.unsafe.skipReadConfirmation === true) {
+      this.reads.push({ readId, ok: true });
+      return true;
+    }
+    // Only a round begun after the read arrived proves anything about it.
+    this.pendingReads.push({ readId, round: this.readRound + 1 });
+    if (!this.readRoundOutstanding) this.beginReadRound();
+    return true;
+  }
+
+  private beginReadRound(): void {
+    this.readRound++;
+    this.readRoundOutstanding = true;
+    this.broadcast({ type: 'commit', view: this.viewValue, from: this.replicaIndex, commitNumber: this.commitNumberValue, readRound: this.readRound });
+  }
+
+  /** Serves the pending reads a quorum has confirmed, once the view's starting log is committed. */
+  private confirmReads(): void {
+    if (this.pendingReads.length === 0) return;
+    const rounds = [this.readRound];
+    for (const [replica, round] of this.readAcks) if (replica !== this.replicaIndex) rounds.push(round);
+    if (rounds.length < this.quorum) return;
+    rounds.sort((a, b) => b - a);
+    const confirmed = rounds[this.quorum - 1]!;
+    if (confirmed >= this.readRound) this.readRoundOutstanding = false;
+    if (this.commitNumberValue >= this.viewStartOpNumber) {
+      const served = this.pendingReads.filter((read) => read.round <= confirmed);
+      this.pendingReads = this.pendingReads.filter((read) => read.round > confirmed);
+      for (const read of served) this.reads.push({ readId: read.readId, ok: true });
+    }
+    if (this.pendingReads.some((read) => read.round > confirmed) && !this.readRoundOutstanding) this.beginReadRound();
+  }
+
+  /** The primary role is gone (or never was): every pending read must go elsewhere. */
+  private failReads(): void {
+    for (const read of this.pendingReads) this.reads.push({ readId: read.readId, ok: false });
+    this.pendingReads = [];
+    this.readAcks.clear();
+    this.readRoundOutstanding = false;
+  }
+
+  /**
    * The driver made the state machine's state through `opNumber` durable (a
    * checkpoint): log entries behind it may be compacted.
    */
@@ -382,6 +468,7 @@ export class Replica<Op, Result> {
       this.outbox.length > 0 ||
       this.replies.length > 0 ||
       this.committed.length > 0 ||
+      this.reads.length > 0 ||
       this.hardStateDirty ||
       this.truncateAfter !== undefined ||
       this.installedCheckpoint !== undefined ||
@@ -393,6 +480,11 @@ export class Replica<Op, Result> {
   ready(): Ready<Op, Result> {
     assert(!this.readyInFlight, `replica ${this.replicaIndex}: ready() before advance() of the previous Ready`);
     this.prepareQueued();
+    if (this.atomicApply && this.replicaCount === 1 && this.statusValue === 'normal') {
+      this.durableOpNumber = this.opNumber;
+      this.commitAcknowledged();
+    }
+    if (this.statusValue === 'normal' && this.isPrimary()) this.confirmReads();
     let entries = this.entriesFrom(this.handedOffOpNumber + 1);
     const holdBack = this.unsafe.skipPersistBeforePrepareOk === true && !this.isPrimary() && entries.length > 0 && !this.heldBackLastReady;
     this.heldBackLastReady = holdBack;
@@ -408,6 +500,7 @@ export class Replica<Op, Result> {
       replies: this.replies,
       committed: this.committed,
       evictedClients: this.evictedClients,
+      reads: this.reads,
       durableThroughOpNumber: holdBack ? this.handedOffOpNumber : this.opNumber,
       logGeneration: this.logGeneration,
     };
@@ -415,6 +508,7 @@ export class Replica<Op, Result> {
     this.replies = [];
     this.committed = [];
     this.evictedClients = [];
+    this.reads = [];
     this.hardStateDirty = false;
     this.truncateAfter = undefined;
     this.installedCheckpoint = undefined;
@@ -480,6 +574,7 @@ export class Replica<Op, Result> {
     }
     this.handedOffOpNumber = intact;
     this.durableOpNumber = intact;
+    this.viewStartOpNumber = intact;
     this.commitUpTo(Math.min(hardState.commitNumber, intact));
     this.committed = [];
     this.evictedClients = [];
@@ -556,6 +651,10 @@ export class Replica<Op, Result> {
     }
     if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
     assert(message.opNumber <= this.opNumber, `prepare_ok for op ${message.opNumber} beyond the primary's log`);
+    if (message.readRound !== undefined && message.readRound > this.readRoundBase && message.readRound <= this.readRound) {
+      this.readAcks.set(message.from, Math.max(this.readAcks.get(message.from) ?? 0, message.readRound));
+      this.confirmReads();
+    }
     this.acks.set(message.from, Math.max(this.acks.get(message.from) ?? 0, message.opNumber));
     this.commitAcknowledged();
   }
@@ -568,12 +667,14 @@ export class Replica<Op, Result> {
     held.sort((a, b) => b - a);
     const quorumOpNumber = Math.min(held[this.quorum - 1]!, this.opNumber);
     if (quorumOpNumber > this.commitNumberValue) this.commitUpTo(quorumOpNumber);
+    this.confirmReads();
   }
 
   private tickPrimary(): void {
     if (--this.heartbeatTimer <= 0) {
       this.heartbeatTimer = this.timeouts.heartbeatTicks;
-      this.broadcast({ type: 'commit', view: this.viewValue, from: this.replicaIndex, commitNumber: this.commitNumberValue });
+      const readRound = this.readRoundOutstanding ? { readRound: this.readRound } : {};
+      this.broadcast({ type: 'commit', view: this.viewValue, from: this.replicaIndex, commitNumber: this.commitNumberValue, ...readRound });
     }
     if (--this.prepareRetryTimer <= 0) {
       this.prepareRetryTimer = this.timeouts.prepareRetryTicks;
@@ -667,6 +768,9 @@ export class Replica<Op, Result> {
 
   private onCommit(message: Extract<Message<Op>, { type: 'commit' }>): void {
     if (!this.acceptFromPrimary(message.view, message.from)) return;
+    if (message.readRound !== undefined) {
+      this.send(message.from, { type: 'prepare_ok', view: message.view, from: this.replicaIndex, opNumber: this.opNumber, readRound: message.readRound });
+    }
     if (message.commitNumber > this.opNumber) this.requestRepair(message.from);
     this.commitUpTo(Math.min(message.commitNumber, this.opNumber));
   }
@@ -712,6 +816,7 @@ export class Replica<Op, Result> {
     this.viewValue = view;
     this.statusValue = 'view_change';
     this.hardStateDirty = true;
+    this.failReads();
     this.startViewChangeFrom.clear();
     this.doViewChanges.clear();
     this.doViewChangeSent = false;
@@ -819,6 +924,8 @@ export class Replica<Op, Result> {
     this.logViewValue = view;
     this.statusValue = 'normal';
     this.hardStateDirty = true;
+    this.failReads();
+    this.viewStartOpNumber = this.opNumber;
     this.acks.clear();
     this.requestQueue.length = 0;
     this.startViewChangeFrom.clear();
