@@ -264,4 +264,24 @@ describe('VSR scenarios', () => {
     assert.ok(simulation.committedOps > committed, 'the group commits again after a full restart');
     finish(simulation);
   });
+
+  it('BUGGIFY: fault points in the replica (abdication, dropped requests, one-entry repair, checkpoints for repair) fire and the group stays safe and live', () => {
+    const fired = new Map<string, number>();
+    for (let seed = 200; seed < 230; seed++) {
+      const simulation = start(seed, 3, { buggify: true, logRetainOps: 4, compactOpsMin: 2 });
+      for (let round = 0; round < 6; round++) {
+        simulation.runUntil(simulation.nowMs + 400);
+        const victim = simulation.prng.between(0, 2);
+        simulation.partition([victim]);
+        simulation.runUntil(simulation.nowMs + 300);
+        simulation.heal();
+      }
+      simulation.faultPoints.enabled = false;
+      finish(simulation);
+      for (const [name, count] of simulation.faultPoints.fired) fired.set(name, (fired.get(name) ?? 0) + count);
+    }
+    for (const name of ['vsr.primary_abdicates', 'vsr.drop_request', 'vsr.repair_one_entry', 'vsr.checkpoint_for_repair']) {
+      assert.ok((fired.get(name) ?? 0) > 0, `${name} never fired in 30 seeds`);
+    }
+  });
 });

@@ -18,6 +18,7 @@ import type { LogEntry } from '../vsr/log-entry.js';
 import type { Checkpoint, Message, ReplicaIndex, Reply } from '../vsr/messages.js';
 import { Replica } from '../vsr/replica.js';
 import type { DurableState, HardState, Ready, ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
+import { SimFaultPoints } from './buggify.js';
 import { EventQueue } from './event-queue.js';
 import type { KvOp, KvResult } from './kv-model.js';
 import { KvStateMachine } from './kv-model.js';
@@ -63,6 +64,8 @@ export interface SimulationOptions {
   readonly compactOpsMin?: number;
   /** Chance that a Ready which commits also persists a checkpoint of the state machine. */
   readonly checkpointProbability?: number;
+  /** Fault points in the replica code (BUGGIFY); off unless set. */
+  readonly buggify?: boolean;
 }
 
 /**
@@ -162,6 +165,8 @@ export class Simulation {
   private readonly checkpointProbability: number;
   /** Checkpoints installed by state transfer, over the run. */
   stateTransfers = 0;
+  /** The replicas' fault points (BUGGIFY); `enabled` switches them on and off mid-run. */
+  readonly faultPoints: SimFaultPoints;
   crashAfterVoteProbability: number;
   disk: DiskFaults;
   /** Disk faults as they happen, one line each (the caller's fault schedule). */
@@ -196,6 +201,8 @@ export class Simulation {
     this.checkpointProbability = options.checkpointProbability ?? 0.3;
     this.crashAfterVoteProbability = options.crashAfterVoteProbability ?? 0;
     this.disk = options.disk ?? { tornWriteProbability: 0, bitFlipProbability: 0 };
+    this.faultPoints = new SimFaultPoints(this.prng, this.trace);
+    this.faultPoints.enabled = options.buggify ?? false;
     const drift = options.clockDrift ?? { rateMax: 0, offsetMsMax: 0 };
     for (let index = 0; index < this.replicaCount; index++) {
       const clockRate = 1 + (this.prng.float() * 2 - 1) * drift.rateMax;
@@ -438,6 +445,7 @@ export class Simulation {
       random: this.prng.fork(),
       logRetainOps: this.logRetainOps,
       compactOpsMin: this.compactOpsMin,
+      faults: this.faultPoints,
       ...(durable === undefined ? {} : { durable }),
       ...(this.timeouts === undefined ? {} : { timeouts: this.timeouts }),
       unsafe: this.unsafe,

@@ -21,6 +21,8 @@
 // before a primary's kept entries gets the primary's state machine snapshot
 // instead (state transfer, the `checkpoint` message).
 
+import type { FaultPoints } from '../io/env.js';
+import { noFaults } from '../io/env.js';
 import type { Random } from '../io/random.js';
 import { assert } from '../stdx/assert.js';
 import { ClientTable } from './client-table.js';
@@ -168,6 +170,15 @@ export interface ReplicaOptions<Op, Result> {
    * still leave only after that write.
    */
   readonly atomicApply?: boolean;
+  /**
+   * Fault points (BUGGIFY), off unless the simulator turns them on: rare but
+   * legal paths taken on purpose, so every seed exercises them.
+   *   vsr.primary_abdicates      a healthy primary starts a view change
+   *   vsr.drop_request           the primary drops a client request (queue full)
+   *   vsr.repair_one_entry       repair and resends carry a single entry
+   *   vsr.checkpoint_for_repair  GetState is answered with a checkpoint
+   */
+  readonly faults?: FaultPoints;
   readonly unsafe?: UnsafeFlags;
 }
 
@@ -188,6 +199,7 @@ export class Replica<Op, Result> {
   private readonly logRetainOps: number;
   private readonly compactOpsMin: number;
   private readonly atomicApply: boolean;
+  private readonly faults: FaultPoints;
   private readonly unsafe: UnsafeFlags;
   private readonly stateMachine: StateMachine<Op, Result>;
   private readonly random: Random;
@@ -270,6 +282,7 @@ export class Replica<Op, Result> {
     this.logRetainOps = options.logRetainOps ?? 10_000;
     this.compactOpsMin = options.compactOpsMin ?? 1024;
     this.atomicApply = options.atomicApply ?? false;
+    this.faults = options.faults ?? noFaults;
     assert(this.compactOpsMin >= 1 && this.logRetainOps >= 0 && this.logRetainOps + this.compactOpsMin < this.logOpsMax, 'log retention limits');
     this.unsafe = options.unsafe ?? {};
     this.stateMachine = options.stateMachine;
@@ -451,6 +464,10 @@ export class Replica<Op, Result> {
       return;
     }
     if (this.statusValue === 'normal' && this.isPrimary()) {
+      if (this.replicaCount > 1 && this.faults.fire('vsr.primary_abdicates')) {
+        this.startViewChange(this.viewValue + 1);
+        return;
+      }
       this.tickPrimary();
       return;
     }
@@ -592,7 +609,8 @@ export class Replica<Op, Result> {
       return;
     }
     if (this.inFlight(request.clientId, request.requestNumber)) return;
-    if (this.requestQueue.length >= this.requestQueueMax) return; // Backpressure: the client retries.
+    // Backpressure: the client retries.
+    if (this.requestQueue.length >= this.requestQueueMax || this.faults.fire('vsr.drop_request')) return;
     this.requestQueue.push(request);
   }
 
@@ -689,21 +707,21 @@ export class Replica<Op, Result> {
       const from = Math.max(this.acks.get(replica) ?? 0, this.commitNumberValue) + 1;
       // Behind the kept entries, the backup asks (GetState) and gets a checkpoint.
       if (from > this.opNumber || from <= this.logBase) continue;
-      const entries = this.entriesFrom(from, this.repairEntriesMax);
+      const entries = this.entriesFrom(from, this.repairLimit());
       this.send(replica, { type: 'prepare', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
     }
   }
 
   private onGetState(message: Extract<Message<Op>, { type: 'get_state' }>): void {
     if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
-    if (message.opNumber < this.logBase) {
+    if (message.opNumber < this.logBase || (message.opNumber < this.commitNumberValue && this.faults.fire('vsr.checkpoint_for_repair'))) {
       // The entries it needs were compacted: send the state machine instead.
       const checkpoint = this.checkpointAtCommit();
       const state = this.stateMachine.snapshot();
       this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state });
       return;
     }
-    const entries = this.entriesFrom(message.opNumber + 1, this.repairEntriesMax);
+    const entries = this.entriesFrom(message.opNumber + 1, this.repairLimit());
     this.send(message.from, { type: 'new_state', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
   }
 
@@ -1024,6 +1042,10 @@ export class Replica<Op, Result> {
     assert(opNumber > this.logBase, `entries from compacted op ${opNumber}`);
     const start = opNumber - this.logBase - 1;
     return this.logValue.slice(start, start + limit);
+  }
+
+  private repairLimit(): number {
+    return this.faults.fire('vsr.repair_one_entry') ? 1 : this.repairEntriesMax;
   }
 
   private logSuffix(): LogSuffix<Op> {
