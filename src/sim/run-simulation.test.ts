@@ -54,10 +54,14 @@ describe('simulation runs', () => {
     assert.ok(withDiskFaults.faults[0]!.startsWith('t=0 clocks '), 'the seeded clocks head the schedule');
   });
 
+  // A margin, not one lucky seed: each bug is caught by 11–16 seeds of these
+  // 300 (the view-number one by 1 before the schedule crashed replicas mid
+  // view change), so a change that blunts the schedule shows up here.
+  const caughtMin = 3;
   for (const flag of ['skipPersistBeforePrepareOk', 'skipViewPersist', 'skipRecovery'] as const) {
-    it(`mutation check: the sweep catches "${flag}" within 300 seeds`, () => {
+    it(`mutation check: the sweep catches "${flag}" in at least ${caughtMin} of 300 seeds`, () => {
       const report = runSeeds({ from: 1, to: 300 }, { unsafe: { [flag]: true } });
-      assert.ok(report.failures.length > 0, `"${flag}" went unnoticed in 300 seeds`);
+      assert.ok(report.failures.length >= caughtMin, `"${flag}" was caught by ${report.failures.length} of 300 seeds`);
     });
   }
 

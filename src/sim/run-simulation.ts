@@ -1,6 +1,7 @@
 // Runs simulations from seeds: a random fault schedule per seed (crashes,
 // restarts, partitions, loss, duplication, delay, torn writes and bit flips on
-// the replicas' disks, clocks drifting apart), then a quiet period in
+// the replicas' disks, clocks drifting apart, and crashes aimed at replicas in
+// the middle of a view change), then a quiet period in
 // which every client request must complete (liveness) and replicas must
 // converge, then the history must be linearizable. `runSeed` is what
 // `tessera simulate --seed N` prints; `runSeeds` what `--seeds A..B` sweeps.
@@ -10,6 +11,7 @@
 // Wall time is read only to report seeds per second, never to decide anything.
 
 import { assert } from '../stdx/assert.js';
+import type { ReplicaIndex } from '../vsr/messages.js';
 import type { ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
 import type { ClockDrift, DiskFaults, NetworkFaults } from './simulation.js';
 import { Simulation, SimulationFailure, quietNetwork } from './simulation.js';
@@ -28,9 +30,10 @@ export interface RunOptions {
   readonly disk?: DiskFaults;
   readonly clockDrift?: ClockDrift;
   /**
-   * Injects only the first this-many scheduled faults (crash, restart,
-   * partition, heal, network), then lets the fault phase run on without new
-   * ones. The first `faultsMax` faults are exactly those of the full run.
+   * Injects only the first this-many faults of the schedule (crash, restart,
+   * partition, heal, network; a crash mid view change and its quick restart
+   * count one each), then lets the fault phase run on without new ones. The
+   * first `faultsMax` faults are exactly those of the full run.
    */
   readonly faultsMax?: number;
 }
@@ -49,7 +52,7 @@ export interface SeedResult {
   readonly messagesDelivered: number;
   /** The fault schedule, one line per fault, for replaying by eye. */
   readonly faults: readonly string[];
-  /** Scheduled faults injected (disk faults and crashes right after a vote come on top). */
+  /** Faults the schedule injected (disk faults and the simulation's own crashes right after a vote come on top). */
   readonly faultsInjected: number;
   /** On failure, the last events before the violation, oldest first; empty when the seed passed. */
   readonly traceTail: readonly string[];
@@ -89,35 +92,127 @@ function networkFor(simulation: Simulation): NetworkFaults {
   };
 }
 
-/** One fault, chosen by the seed. */
-function injectFault(simulation: Simulation, faults: string[]): void {
-  const { prng } = simulation;
-  const replicas = Array.from({ length: simulation.replicaCount }, (_, index) => index);
-  const up = replicas.filter((index) => simulation.isUp(index));
-  const down = replicas.filter((index) => !simulation.isUp(index));
-  const roll = prng.float();
-  const at = `t=${simulation.nowMs}`;
-  if (roll < 0.3 && up.length > 0) {
-    // Biased toward the crashes that hurt: the primary, and a replica mid-write.
-    const writing = simulation.writing();
-    const which = prng.float();
-    const index = which < 0.4 ? (simulation.primary() ?? prng.pick(up)) : which < 0.7 && writing.length > 0 ? prng.pick(writing) : prng.pick(up);
-    simulation.crash(index);
-    faults.push(`${at} crash ${index}`);
-  } else if (roll < 0.55 && down.length > 0) {
-    const index = prng.pick(down);
-    simulation.restart(index);
-    faults.push(`${at} restart ${index}`);
-  } else if (roll < 0.75) {
-    const group = prng.chance(0.6) ? [prng.pick(replicas)] : replicas.filter(() => prng.chance(0.5));
-    simulation.partition(group);
-    faults.push(`${at} partition [${group.join(',')}] | rest`);
-  } else if (roll < 0.9) {
-    simulation.heal();
-    faults.push(`${at} heal`);
-  } else {
-    simulation.network = networkFor(simulation);
-    faults.push(`${at} network ${JSON.stringify(simulation.network)}`);
+/** Between regular faults the schedule looks at the replicas this often. */
+const watchStepMs = 10;
+/**
+ * At each look, a replica in a view change is crashed with this chance (a
+ * view change spans a few to a few dozen looks), and restarted within
+ * `quickRestartMsMax`, while the view change is still going on.
+ */
+const viewChangeCrashProbability = 0.05;
+const quickRestartMsMax = 200;
+/** A partition that cuts off one replica cuts off the primary with this chance (forcing a view change). */
+const isolatePrimaryProbability = 0.5;
+
+/**
+ * The seed's fault schedule. Regular faults come every 10–300 ms; between
+ * them it watches for a replica in a view change and now and then crashes it
+ * there, restarting it soon after. A replica that voted for a view and
+ * restarts must still know it did (the view it persisted), or it can rejoin
+ * its old view and commit there behind the new one's back; a view change
+ * lasts a few dozen ms, too short for the regular steps to land in often
+ * (a planted bug that forgets the view was caught by 1 seed of 300 before).
+ */
+class FaultSchedule {
+  injected = 0;
+  private nextFaultMs: number;
+  /** Replicas crashed mid view change, to restart at `atMs` (at most one per replica). */
+  private readonly restarts: { readonly index: ReplicaIndex; readonly atMs: number }[] = [];
+
+  constructor(
+    private readonly simulation: Simulation,
+    private readonly faultsMax: number,
+  ) {
+    this.nextFaultMs = simulation.nowMs + this.stepMs();
+  }
+
+  /** Runs the world until `endMs`, injecting faults on the way. */
+  runUntil(endMs: number): void {
+    const { simulation } = this;
+    while (simulation.nowMs < endMs) {
+      const restartMs = this.restarts.reduce((earliest, restart) => Math.min(earliest, restart.atMs), Number.POSITIVE_INFINITY);
+      simulation.runUntil(Math.min(endMs, this.nextFaultMs, restartMs, simulation.nowMs + watchStepMs));
+      if (simulation.nowMs >= endMs) return;
+      this.restartDue();
+      this.crashMidViewChange();
+      if (simulation.nowMs >= this.nextFaultMs) {
+        if (this.mayInject()) this.injectFault();
+        this.nextFaultMs = simulation.nowMs + this.stepMs();
+      }
+    }
+  }
+
+  private stepMs(): number {
+    return this.simulation.prng.between(faultStepMsMin, faultStepMsMax);
+  }
+
+  private mayInject(): boolean {
+    if (this.injected >= this.faultsMax) return false;
+    this.injected++;
+    return true;
+  }
+
+  private log(text: string): void {
+    this.simulation.faultLog.push(`t=${this.simulation.nowMs} ${text}`);
+  }
+
+  private restartDue(): void {
+    const { simulation } = this;
+    for (let position = this.restarts.length - 1; position >= 0; position--) {
+      const restart = this.restarts[position]!;
+      if (restart.atMs > simulation.nowMs) continue;
+      this.restarts.splice(position, 1);
+      if (simulation.isUp(restart.index) || !this.mayInject()) continue;
+      simulation.restart(restart.index);
+      this.log(`restart ${restart.index} (quick)`);
+    }
+  }
+
+  private crashMidViewChange(): void {
+    const { simulation } = this;
+    for (let index = 0; index < simulation.replicaCount; index++) {
+      if (simulation.replica(index)?.status !== 'view_change') continue;
+      if (!simulation.prng.chance(viewChangeCrashProbability) || !this.mayInject()) continue;
+      const view = simulation.replica(index)!.view;
+      simulation.crash(index);
+      this.log(`crash ${index} (in view change to ${view})`);
+      assert(this.restarts.length < simulation.replicaCount, 'one quick restart per replica');
+      this.restarts.push({ index, atMs: simulation.nowMs + simulation.prng.between(1, quickRestartMsMax) });
+    }
+  }
+
+  /** One regular fault, chosen by the seed. */
+  private injectFault(): void {
+    const { simulation } = this;
+    const { prng } = simulation;
+    const replicas = Array.from({ length: simulation.replicaCount }, (_, index) => index);
+    const up = replicas.filter((index) => simulation.isUp(index));
+    const down = replicas.filter((index) => !simulation.isUp(index) && !this.restarts.some((restart) => restart.index === index));
+    const roll = prng.float();
+    if (roll < 0.3 && up.length > 0) {
+      // Biased toward the crashes that hurt: the primary, and a replica mid-write.
+      const writing = simulation.writing();
+      const which = prng.float();
+      const index = which < 0.4 ? (simulation.primary() ?? prng.pick(up)) : which < 0.7 && writing.length > 0 ? prng.pick(writing) : prng.pick(up);
+      simulation.crash(index);
+      this.log(`crash ${index}`);
+    } else if (roll < 0.55 && down.length > 0) {
+      const index = prng.pick(down);
+      simulation.restart(index);
+      this.log(`restart ${index}`);
+    } else if (roll < 0.75) {
+      const primary = simulation.primary();
+      const isolate = prng.chance(0.6);
+      const group = isolate ? [primary !== undefined && prng.chance(isolatePrimaryProbability) ? primary : prng.pick(replicas)] : replicas.filter(() => prng.chance(0.5));
+      simulation.partition(group);
+      this.log(`partition [${group.join(',')}] | rest`);
+    } else if (roll < 0.9) {
+      simulation.heal();
+      this.log('heal');
+    } else {
+      simulation.network = networkFor(simulation);
+      this.log(`network ${JSON.stringify(simulation.network)}`);
+    }
   }
 }
 
@@ -138,20 +233,13 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const faults: string[] = [];
   simulation.faultLog = faults;
   simulation.trace.stampWith(() => simulation.nowMs);
-  const faultsMax = options.faultsMax ?? Number.POSITIVE_INFINITY;
-  let faultsInjected = 0;
   faults.push(`t=0 clocks ${simulation.clocks().join(' ')}`);
+  const schedule = new FaultSchedule(simulation, options.faultsMax ?? Number.POSITIVE_INFINITY);
   let failure: string | undefined;
   try {
     simulation.network = networkFor(simulation);
     simulation.setClientsIssuing(true);
-    while (simulation.nowMs < faultPhaseMs) {
-      simulation.runUntil(Math.min(faultPhaseMs, simulation.nowMs + simulation.prng.between(faultStepMsMin, faultStepMsMax)));
-      if (simulation.nowMs < faultPhaseMs && faultsInjected < faultsMax) {
-        injectFault(simulation, faults);
-        faultsInjected++;
-      }
-    }
+    schedule.runUntil(faultPhaseMs);
     // Faults stop: heal, restart everything, quiet network; clients finish what they started.
     simulation.heal();
     simulation.disk = { tornWriteProbability: 0, bitFlipProbability: 0 };
@@ -182,7 +270,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     completedRequests: simulation.completedRequests(),
     messagesDelivered: simulation.messagesDelivered,
     faults,
-    faultsInjected,
+    faultsInjected: schedule.injected,
     traceTail: failure === undefined ? [] : simulation.trace.tailLines(),
   };
 }
