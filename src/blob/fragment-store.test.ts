@@ -245,6 +245,37 @@ describe('FragmentStore: writers, debris, delete, list', () => {
     assert.deepEqual(await collect(store.list(1)), ['zz-other-drive']);
   });
 
+  it('lists from a cursor: only ids after it, skipping earlier prefix folders', async () => {
+    const store = await openStore(drivePaths());
+    const ids = ['00-first-one', 'a0-second-one', 'a0-second-two', 'ff-third-one'];
+    for (const id of ids) await writeFragment(store, id, [block(0)]);
+    assert.deepEqual(await collect(store.list(0, 'a0-second-one')), ['a0-second-two', 'ff-third-one']);
+    assert.deepEqual(await collect(store.list(0, 'a0')), ['a0-second-one', 'a0-second-two', 'ff-third-one']);
+    assert.deepEqual(await collect(store.list(0, 'b')), ['ff-third-one']);
+    assert.deepEqual(await collect(store.list(0, 'ff-third-one')), []);
+    assert.deepEqual(await collect(store.list(0, '')), ids);
+  });
+
+  it('stats a fragment (block size, count, data bytes) or answers undefined when it is not there', async () => {
+    const [d0, d1] = drivePaths();
+    const store = await openStore([d0, d1]);
+    await writeFragment(store, 'st-three-blocks', [block(0), block(1), block(2, 5)]);
+    assert.deepEqual(await store.statFragment(0, 'st-three-blocks'), {
+      blockSizeBytes,
+      blockCount: 3,
+      dataBytes: 2 * blockSizeBytes + 5,
+      fileSizeBytes: fragmentHeaderBytes + 2 * stride + 5 + 4,
+    });
+    assert.equal(await store.statFragment(0, 'st-missing-one'), undefined);
+    assert.equal(await store.statFragment(1, 'st-three-blocks'), undefined);
+    flipByte(fragmentFile(d0, 'st-three-blocks'), 9);
+    await store.close(); // drop the cached handle so the header is read again
+    await rejectsWith(store.statFragment(0, 'st-three-blocks'), 'corrupt', /bad header/);
+    assert.deepEqual(store.driveIds, [0, 1]);
+    assert.equal(store.hasDrive(1), true);
+    assert.equal(store.hasDrive(2), false);
+  });
+
   it('reports drive capacity', async () => {
     const store = await openStore(drivePaths());
     const stat = await store.stat(0);

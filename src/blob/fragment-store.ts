@@ -68,6 +68,15 @@ export interface DriveStat {
   readonly totalBytes: number;
 }
 
+/** A published fragment's shape, from its verified header and its file size. */
+export interface FragmentStat {
+  readonly blockSizeBytes: number;
+  readonly blockCount: number;
+  /** Data bytes (blocks without their checksums or the header). */
+  readonly dataBytes: number;
+  readonly fileSizeBytes: number;
+}
+
 interface Drive {
   readonly id: number;
   readonly path: string;
@@ -321,6 +330,37 @@ export class FragmentStore {
     await Promise.all([...this.pendingCloses]);
   }
 
+  /** The drive ids this store serves, ascending. */
+  get driveIds(): number[] {
+    return [...this.drives.keys()].sort((a, b) => a - b);
+  }
+
+  hasDrive(driveId: number): boolean {
+    return this.drives.has(driveId);
+  }
+
+  /**
+   * A published fragment's block size and count, or undefined when it is not
+   * there. Goes through the handle cache (the header is verified on open), so
+   * a stat before a read of the same fragment costs one open.
+   */
+  async statFragment(driveId: number, fragmentId: string): Promise<FragmentStat | undefined> {
+    const drive = this.drive(driveId);
+    assertFragmentId(fragmentId);
+    const entry = this.acquire(drive, fragmentId);
+    try {
+      const { header, blockCount, fileSizeBytes } = await entry.opening;
+      const dataBytes = fileSizeBytes - header.headerBytes - blockCount * blockChecksumBytes;
+      assert(dataBytes > (blockCount - 1) * header.blockSizeBytes && dataBytes <= blockCount * header.blockSizeBytes, `${entry.key}: layout`);
+      return { blockSizeBytes: header.blockSizeBytes, blockCount, dataBytes, fileSizeBytes };
+    } catch (error) {
+      if (error instanceof FragmentError && error.code === 'not_found') return undefined;
+      throw error;
+    } finally {
+      this.release(entry);
+    }
+  }
+
   /** Fragments with a cached handle now (tests, status). */
   get openFragmentCount(): number {
     return this.openFragments.size;
@@ -399,15 +439,20 @@ export class FragmentStore {
     }
   }
 
-  /** Every fragment id on a drive, in byte order (one prefix folder listed at a time). */
-  async *list(driveId: number): AsyncGenerator<string, void, undefined> {
+  /**
+   * Every fragment id on a drive in byte order, or only those after `after`
+   * (a page cursor: prefix folders before its first two characters are not
+   * even listed). One prefix folder is listed at a time.
+   */
+  async *list(driveId: number, after = ''): AsyncGenerator<string, void, undefined> {
     const drive = this.drive(driveId);
+    const afterPrefix = after.slice(0, 2);
     const prefixes = await this.readFolder(drive, drive.fragmentsPath);
     for (const prefix of prefixes) {
-      if (prefix.length !== 2) continue;
+      if (prefix.length !== 2 || prefix < afterPrefix) continue;
       const names = await this.readFolder(drive, posix.join(drive.fragmentsPath, prefix));
       for (const name of names) {
-        if (isFragmentId(name) && name.startsWith(prefix)) yield name;
+        if (isFragmentId(name) && name.startsWith(prefix) && name > after) yield name;
       }
     }
   }
