@@ -1,12 +1,15 @@
-// Placement of a part's k+m shards on drives by weighted rendezvous hashing:
-// every drive gets a score from hash(part id, drive id) and its weight; the
-// k+m best distinct drives hold shards 0 … k+m-1. Stable (the same part always
-// maps to the same drives while the drive set is unchanged) and balanced.
-// Failure domains above the drive (node, rack, zone) come with the cluster
-// issue; the embedded node has one node, so each drive is its own domain.
+// Placement for callers that see only a flat list of drives (the embedded
+// server and its gateway): every drive is its own failure domain on one node,
+// and the k+m shards go to the k+m best drives by weighted rendezvous hashing.
+// A thin adapter over domain-placement.ts, so one algorithm places shards
+// everywhere; the plan for a drive list is built once and cached per list.
 
-import { createHash } from 'node:crypto';
 import { assert } from '../stdx/assert.js';
+import { planPlacement } from './domain-placement.js';
+import type { DomainPlacement } from './domain-placement.js';
+import type { ClusterLayout, Scheme } from './layout.js';
+
+export type { Scheme } from './layout.js';
 
 export interface PlacementDrive {
   readonly id: number;
@@ -14,32 +17,36 @@ export interface PlacementDrive {
   readonly state: 'active' | 'draining';
 }
 
-export interface Scheme {
-  readonly k: number;
-  readonly m: number;
-}
-
 export type PlacementResult =
   | { readonly status: 'ok'; readonly drives: number[] }
   | { readonly status: 'not_enough_drives'; readonly needed: number; readonly available: number };
 
-function score(partId: string, driveId: number, weight: number): number {
-  const digest = createHash('sha256').update(partId).update(`/${driveId}`).digest();
-  // 53 random bits → u in (0, 1); weighted rendezvous: -weight / ln(u).
-  const u = (digest.readUIntBE(0, 6) * 32 + (digest[6]! >>> 3) + 1) / (2 ** 53 + 2);
-  return -weight / Math.log(u);
+const plans = new WeakMap<readonly PlacementDrive[], Map<string, DomainPlacement | PlacementResult>>();
+
+export function singleNodeLayout(drives: readonly PlacementDrive[]): ClusterLayout {
+  return { level: 'drive', drives: drives.map((drive) => ({ ...drive, zone: 'local', rack: 'local', node: 'local' })) };
+}
+
+function planFor(scheme: Scheme, drives: readonly PlacementDrive[]): DomainPlacement | PlacementResult {
+  let byScheme = plans.get(drives);
+  if (byScheme === undefined) {
+    byScheme = new Map();
+    plans.set(drives, byScheme);
+  }
+  const key = `${scheme.k}+${scheme.m}`;
+  const cached = byScheme.get(key);
+  if (cached !== undefined) return cached;
+  const planned = planPlacement(singleNodeLayout(drives), scheme);
+  assert(planned.status === 'ok' || planned.status === 'not_enough_drives', `drive list is a valid layout: ${planned.status}`);
+  const entry = planned.status === 'ok' ? planned.placement : { status: planned.status, needed: planned.needed, available: planned.available };
+  byScheme.set(key, entry);
+  return entry;
 }
 
 export function placePart(partId: string, scheme: Scheme, drives: readonly PlacementDrive[]): PlacementResult {
-  const width = scheme.k + scheme.m;
-  const candidates = drives.filter((drive) => drive.state === 'active' && drive.weight > 0);
-  if (candidates.length < width) return { status: 'not_enough_drives', needed: width, available: candidates.length };
-  const ranked = candidates
-    .map((drive) => ({ id: drive.id, score: score(partId, drive.id, drive.weight) }))
-    .sort((a, b) => b.score - a.score || a.id - b.id);
-  const chosen = ranked.slice(0, width).map((entry) => entry.id);
-  assert(new Set(chosen).size === width, 'placement picks distinct drives');
-  return { status: 'ok', drives: chosen };
+  const plan = planFor(scheme, drives);
+  if (!('place' in plan)) return plan;
+  return { status: 'ok', drives: plan.place(partId) };
 }
 
 /** What the layout survives: with one shard per drive, any m drives. */
