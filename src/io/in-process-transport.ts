@@ -1,6 +1,10 @@
 // In-process Transport: a map of addresses to handlers in one process. Messages
 // are copied so sender and receiver never share a buffer, as over a socket.
+// One-way sends are delivered on a microtask (never synchronously, as over a
+// socket; no timers, which core code may not use) and a missing listener or a
+// failing handler just loses the message.
 
+import { TransportError } from './transport.js';
 import type { MessageHandler, NodeAddress, Transport } from './transport.js';
 
 export class InProcessTransport implements Transport {
@@ -17,8 +21,27 @@ export class InProcessTransport implements Transport {
 
   async request(from: NodeAddress, to: NodeAddress, message: Uint8Array): Promise<Uint8Array> {
     const handler = this.handlers.get(to);
-    if (handler === undefined) throw new Error(`No listener at "${to}"`);
-    const reply = await handler(from, Uint8Array.from(message));
+    if (handler === undefined) throw new TransportError('unreachable', `No listener at "${to}"`);
+    let reply: Uint8Array;
+    try {
+      reply = await handler(from, Uint8Array.from(message));
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      throw new TransportError('remote_error', `Request to "${to}" failed in the handler: ${text}`, { cause: error });
+    }
     return Uint8Array.from(reply);
+  }
+
+  send(from: NodeAddress, to: NodeAddress, message: Uint8Array): void {
+    const copy = Uint8Array.from(message); // copied now: the caller may reuse its buffer
+    queueMicrotask(() => {
+      const handler = this.handlers.get(to);
+      if (handler === undefined) return; // lost, as a one-way message may be
+      try {
+        handler(from, copy).catch(() => undefined);
+      } catch {
+        // A handler throwing synchronously loses the message too.
+      }
+    });
   }
 }
