@@ -9,11 +9,17 @@ import assert from 'node:assert/strict';
 import { runSeed, runSeeds, shrinkFailure } from './run-simulation.js';
 import type { RunOptions, SeedResult } from './run-simulation.js';
 
-/** The time a failure message or trace line names: "t=6009 ms: …", "… (t=6009 ms)", "t=6009 prepare …". */
+/**
+ * The time a failure message or trace line names: "t=6009 ms: …", "… (t=6009 ms)",
+ * "t=6009 prepare …". A message may quote earlier times ("committed … at t=393");
+ * the time of the violation is the last one on its first line.
+ */
 function failureTimeMs(failure: string): number {
-  const match = /t=(\d+)/.exec(failure);
-  assert.ok(match !== null, `no time in "${failure}"`);
-  return Number(match[1]);
+  const matches = [...failure.split('\n', 1)[0]!.matchAll(/t=(\d+)/g)];
+  assert.ok(matches.length > 0, `no time in "${failure}"`);
+  const last = matches.at(-1)!;
+  const atStart = /^t=(\d+) ms:/.exec(failure);
+  return Number(atStart?.[1] ?? last[1]);
 }
 
 function firstFailure(options: RunOptions, seedsMax: number): SeedResult {
@@ -54,14 +60,18 @@ describe('simulation runs', () => {
     assert.ok(withDiskFaults.faults[0]!.startsWith('t=0 clocks '), 'the seeded clocks head the schedule');
   });
 
-  // A margin, not one lucky seed: each bug is caught by 11–17 seeds of these
-  // 300 (the view-number one by 1–5 before the schedule crashed replicas mid
-  // view change), so a change that blunts the schedule shows up here.
-  const caughtMin = 3;
-  for (const flag of ['skipPersistBeforePrepareOk', 'skipViewPersist', 'skipRecovery'] as const) {
-    it(`mutation check: the sweep catches "${flag}" in at least ${caughtMin} of 300 seeds`, () => {
-      const report = runSeeds({ from: 1, to: 300 }, { unsafe: { [flag]: true } });
-      assert.ok(report.failures.length >= caughtMin, `"${flag}" was caught by ${report.failures.length} of 300 seeds`);
+  // A margin, not one lucky seed: over seeds 1..1000 the sweep caught
+  // skipPersistBeforePrepareOk in 25, skipRecovery in 60,
+  // skipReadConfirmation in 19, resumePrimaryAfterRestart in 77 and
+  // skipViewPersist in only 3 (since a restarted primary steps down, the
+  // forgotten view rarely meets a live old primary; scenarios.test.ts catches
+  // it in every seed of a targeted scenario). A change that blunts the
+  // schedule shows up here.
+  const caughtMin = { skipPersistBeforePrepareOk: 8, skipRecovery: 20, skipReadConfirmation: 6, resumePrimaryAfterRestart: 25, skipViewPersist: 1 } as const;
+  for (const [flag, minimum] of Object.entries(caughtMin)) {
+    it(`mutation check: the sweep catches "${flag}" in at least ${minimum} of 1000 seeds`, () => {
+      const report = runSeeds({ from: 1, to: 1000 }, { unsafe: { [flag]: true } });
+      assert.ok(report.failures.length >= minimum, `"${flag}" was caught by ${report.failures.length} of 1000 seeds`);
     });
   }
 

@@ -29,6 +29,10 @@ export interface RunOptions {
   readonly crashAfterVoteProbability?: number;
   readonly disk?: DiskFaults;
   readonly clockDrift?: ClockDrift;
+  /** Chance that a committing Ready also checkpoints (see SimulationOptions); rare checkpoints keep more log to damage. */
+  readonly checkpointProbability?: number;
+  /** Fault points in the replica (BUGGIFY) during the fault phase; on unless false. */
+  readonly buggify?: boolean;
   /**
    * Injects only the first this-many faults of the schedule (crash, restart,
    * partition, heal, network; a crash mid view change and its quick restart
@@ -38,7 +42,7 @@ export interface RunOptions {
   readonly faultsMax?: number;
 }
 
-export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05 };
+export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05, latentSectorErrorProbability: 0.03 };
 export const defaultClockDrift: ClockDrift = { rateMax: 0.05, offsetMsMax: 200 };
 
 export interface SeedResult {
@@ -233,6 +237,8 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     crashAfterVoteProbability: options.crashAfterVoteProbability ?? 0.01,
     disk: options.disk ?? defaultDiskFaults,
     clockDrift: options.clockDrift ?? defaultClockDrift,
+    ...(options.checkpointProbability === undefined ? {} : { checkpointProbability: options.checkpointProbability }),
+    buggify: options.buggify ?? true,
   });
   const faults: string[] = [];
   simulation.faultLog = faults;
@@ -250,6 +256,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     for (let index = 0; index < simulation.replicaCount; index++) simulation.restart(index);
     simulation.network = quietNetwork;
     simulation.crashAfterVoteProbability = 0;
+    simulation.faultPoints.enabled = false;
     simulation.setClientsIssuing(false);
     faults.push(`t=${simulation.nowMs} faults stop`);
     const deadlineMs = simulation.nowMs + livenessBoundMs;

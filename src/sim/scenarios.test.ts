@@ -9,7 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SimulationOptions } from './simulation.js';
-import { Simulation } from './simulation.js';
+import { Simulation, quietNetwork } from './simulation.js';
 
 const network = { lossProbability: 0.02, duplicateProbability: 0.02, delayMsMin: 1, delayMsMax: 20 };
 
@@ -284,4 +284,31 @@ describe('VSR scenarios', () => {
       assert.ok((fired.get(name) ?? 0) > 0, `${name} never fired in 30 seeds`);
     }
   });
+
+  // The view number must be durable before a replica votes in a view change.
+  // Here replica 2 votes for view 1 (which forms with replica 1 as primary),
+  // crashes and restarts; it is then cut off with the old primary 0. Having
+  // persisted view 1 it refuses view 0; with the view not persisted (planted
+  // bug) it rejoins view 0, and 0 and 2 go on committing behind view 1's back:
+  // two normal views at once, caught on every seed tried.
+  for (const planted of [false, true]) {
+    it(`view change: a replica that voted for view 1 and restarted ${planted ? 'forgets it (planted bug) and the checkers catch the split' : 'keeps it, so the old primary cannot use it'}`, () => {
+      for (let seed = 300; seed < 305; seed++) {
+        const simulation = start(seed, 3, { ...wholeLog, network: quietNetwork, unsafe: { skipViewPersist: planted } });
+        const run = (): void => {
+          simulation.runUntil(1000);
+          assert.equal(simulation.primary(), 0);
+          simulation.partition([0]);
+          while (!(simulation.replica(1)!.status === 'normal' && simulation.replica(1)!.view === 1)) simulation.runUntil(simulation.nowMs + 1);
+          simulation.crash(2);
+          simulation.restart(2);
+          simulation.partition([1]);
+          simulation.runUntil(simulation.nowMs + 1500);
+          finish(simulation);
+        };
+        if (planted) assert.throws(run, /did not converge|disagree|lost|differs|drops committed|not linearizable/);
+        else run();
+      }
+    });
+  }
 });

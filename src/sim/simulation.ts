@@ -483,6 +483,9 @@ export class Simulation {
         ready.installedCheckpoint !== undefined ||
         (ready.hardState !== undefined && replica.commitNumber > (node.checkpoint?.checkpoint.opNumber ?? 0) && this.prng.chance(this.checkpointProbability));
       const checkpoint = checkpointDue ? { checkpoint: replica.checkpointAtCommit(), state: node.stateMachine.snapshot() } : undefined;
+      // What needs nothing durable leaves now, in parallel with the write.
+      for (const envelope of ready.messagesNow) this.sendToReplica(node.index, envelope.to, envelope.message);
+      if (ready.repliesNow) for (const reply of ready.replies) this.sendToClient(node.index, reply);
       const writes =
         ready.hardState !== undefined ||
         ready.truncateAfterOpNumber !== undefined ||
@@ -546,7 +549,7 @@ export class Simulation {
 
   private emit(node: ReplicaNode, ready: Ready<Op, Result>): void {
     for (const envelope of ready.messages) this.sendToReplica(node.index, envelope.to, envelope.message);
-    for (const reply of ready.replies) this.sendToClient(node.index, reply);
+    if (!ready.repliesNow) for (const reply of ready.replies) this.sendToClient(node.index, reply);
     const voted = ready.messages.some(({ message }) => message.type === 'prepare_ok' || message.type === 'do_view_change');
     if (voted && this.crashAfterVoteProbability > 0 && this.prng.chance(this.crashAfterVoteProbability)) {
       this.crash(node.index);

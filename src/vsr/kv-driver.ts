@@ -159,8 +159,9 @@ export class ReplicaDriver<Op, Result> {
   private nextReadId = 1;
   private readonly readTimeoutMs: number;
   private idle: (() => void)[] = [];
-  /** Turns run (KvStore transactions), for tests and benchmarks. */
+  /** Turns run (KvStore transactions) and the time they took, for tests and benchmarks. */
   turns = 0;
+  turnMsTotal = 0;
 
   private constructor(private readonly options: ReplicaDriverOptions<Op, Result>) {
     assert(options.replicaIndex >= 0 && options.replicaIndex < options.addresses.length, `replica index ${options.replicaIndex}`);
@@ -179,6 +180,11 @@ export class ReplicaDriver<Op, Result> {
 
   private async start(): Promise<void> {
     const { env, kv } = this.options;
+    // A store without a hard state is a fresh replica. Its first hard state is
+    // written before anything can be sent, so a replica that crashed after
+    // sending (a primary's Prepares go out before they are persisted) is
+    // never mistaken for a fresh one on restart.
+    const fresh = kv.get(hardStateKey) === undefined;
     const durable = readDurableState<Op, Result>(kv);
     const adapter: StateMachine<Op, Result> = {
       apply: (op, opNumber, timestampMs) => this.options.stateMachine.apply(this.inTurn(), op, opNumber, timestampMs),
@@ -192,13 +198,14 @@ export class ReplicaDriver<Op, Result> {
     await kv.transact((transaction) => {
       this.transaction = transaction;
       try {
+        if (fresh) transaction.put(hardStateKey, encodeRecord(durable.hardState));
         this.replicaValue = new Replica<Op, Result>({
           ...this.options.replica,
           replicaIndex: this.options.replicaIndex,
           replicaCount: this.options.addresses.length,
           stateMachine: adapter,
           random: env.random,
-          durable,
+          ...(fresh ? {} : { durable }),
           atomicApply: true,
         });
       } finally {
@@ -354,6 +361,7 @@ export class ReplicaDriver<Op, Result> {
     const pending = this.pending;
     this.pending = undefined;
     const nowMs = this.options.env.clock.nowMs();
+    const startedMs = this.options.env.clock.monotonicMs();
     this.turns++;
     const outcome = await this.options.kv.transact((transaction) => {
       this.transaction = transaction;
@@ -370,11 +378,14 @@ export class ReplicaDriver<Op, Result> {
         if (!replica.hasReady()) return undefined;
         const ready = replica.ready();
         this.persist(transaction, ready);
+        // What needs nothing of this transaction durable leaves now, while it commits.
+        this.emitNow(ready);
         return { ready, checkpointOpNumber: replica.commitNumber };
       } finally {
         this.transaction = undefined;
       }
     });
+    this.turnMsTotal += this.options.env.clock.monotonicMs() - startedMs;
     for (const readId of refused) this.settleRead(readId, false);
     if (outcome === undefined) return;
     // Durable: now it may be said.
@@ -419,10 +430,20 @@ export class ReplicaDriver<Op, Result> {
     waiter.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
   }
 
+  private emitNow(ready: Ready<Op, Result>): void {
+    const { env, addresses } = this.options;
+    for (const envelope of ready.messagesNow) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
+    if (ready.repliesNow) this.answer(ready);
+  }
+
   private emit(ready: Ready<Op, Result>): void {
     const { env, addresses } = this.options;
     for (const { readId, ok } of ready.reads) this.settleRead(readId, ok);
     for (const envelope of ready.messages) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
+    if (!ready.repliesNow) this.answer(ready);
+  }
+
+  private answer(ready: Ready<Op, Result>): void {
     for (const reply of ready.replies) {
       const waiter = this.waiters.get(reply.clientId);
       if (waiter === undefined || waiter.requestNumber !== reply.requestNumber) continue;

@@ -42,11 +42,14 @@ function request(clientId: string, requestNumber: number, value: string): Messag
   return { type: 'request', clientId, requestNumber, op: { key: 'k', value } };
 }
 
-/** Takes a Ready and advances it (the caller pretends it was persisted and sent). */
+/**
+ * Takes a Ready and advances it (the caller pretends it was persisted and
+ * sent). Its `messages` are everything sent, before the writes or after.
+ */
 function drain(target: Replica<Op, string | null>): Ready<Op, string | null> {
   const ready = target.ready();
   target.advance(ready);
-  return ready;
+  return { ...ready, messages: [...ready.messagesNow, ...ready.messages] };
 }
 
 describe('Replica', () => {

@@ -88,6 +88,19 @@ export interface Ready<Op, Result> {
   readonly compactThroughOpNumber: number | undefined;
   /** Send only after the writes above are durable. */
   readonly messages: readonly Envelope<Op, Result>[];
+  /**
+   * Send at once, before the writes: a normal primary's Prepare, Commit and
+   * NewState claim nothing about its own disk, so its backups persist in
+   * parallel with it (a restarted primary never resumes its view; see the
+   * constructor), and the primary commits only on durable copies.
+   */
+  readonly messagesNow: readonly Envelope<Op, Result>[];
+  /**
+   * True when `replies` may also go at once: with more than one replica an op
+   * commits only once a quorum holds it durably. A group of 1 with
+   * `atomicApply` commits in the Ready that persists: its replies wait.
+   */
+  readonly repliesNow: boolean;
   readonly replies: readonly Reply<Result>[];
   readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
   /** Clients the client table dropped to make room (a driver persisting the table drops them too). */
@@ -137,6 +150,8 @@ export interface UnsafeFlags {
   readonly skipViewPersist?: boolean;
   /** A replica restarted with a corrupt log keeps its intact prefix and rejoins at once, without recovering. */
   readonly skipRecovery?: boolean;
+  /** A primary restarted in its normal view resumes it (it may have sent Prepares it never persisted). */
+  readonly resumePrimaryAfterRestart?: boolean;
 }
 
 export interface ReplicaOptions<Op, Result> {
@@ -221,6 +236,12 @@ export class Replica<Op, Result> {
   // Primary state.
   private readonly acks = new Map<ReplicaIndex, number>();
   private readonly requestQueue: Request<Op>[] = [];
+  /**
+   * Client id → the highest request number this primary holds queued or
+   * prepared but not committed (so a retry is not prepared twice). Rebuilt
+   * from the uncommitted log whenever the replica enters a normal view.
+   */
+  private readonly inFlightRequests = new Map<string, number>();
   // View change state.
   private readonly startViewChangeFrom = new Set<ReplicaIndex>();
   private readonly doViewChanges = new Map<ReplicaIndex, DoViewChange<Op>>();
@@ -292,6 +313,14 @@ export class Replica<Op, Result> {
     this.readRound = this.readRoundBase;
     if (options.durable !== undefined) this.restore(options.durable);
     this.resetViewTimer();
+    // A primary sends Prepares before persisting them (Ready.messagesNow), so
+    // a restarted primary may lack entries its backups hold. Resuming its
+    // view it would prepare different entries at those op numbers; instead
+    // it starts a view change, whose logs include what the backups hold.
+    const resume = this.unsafe.resumePrimaryAfterRestart === true;
+    if (options.durable !== undefined && this.replicaCount > 1 && this.statusValue === 'normal' && this.isPrimary() && !resume) {
+      this.startViewChange(this.viewValue + 1);
+    }
   }
 
   // Introspection (tests, checkers, drivers).
@@ -407,6 +436,7 @@ export class Replica<Op, Result> {
     // Only a round begun after the read arrived proves anything about it.
     this.pendingReads.push({ readId, round: this.readRound + 1 });
     if (!this.readRoundOutstanding) this.beginReadRound();
+    this.confirmReads(); // A group of 1 is its own quorum.
     return true;
   }
 
@@ -513,7 +543,9 @@ export class Replica<Op, Result> {
       truncateAfterOpNumber: this.truncateAfter,
       entries,
       compactThroughOpNumber: this.compact(),
-      messages: this.outbox,
+      messages: this.outbox.filter((envelope) => !sentBeforePersist(envelope.message.type)),
+      messagesNow: this.outbox.filter((envelope) => sentBeforePersist(envelope.message.type)),
+      repliesNow: this.replicaCount > 1,
       replies: this.replies,
       committed: this.committed,
       evictedClients: this.evictedClients,
@@ -593,6 +625,7 @@ export class Replica<Op, Result> {
     this.durableOpNumber = intact;
     this.viewStartOpNumber = intact;
     this.commitUpTo(Math.min(hardState.commitNumber, intact));
+    this.rebuildInFlight();
     this.committed = [];
     this.evictedClients = [];
     this.replies = [];
@@ -608,22 +641,20 @@ export class Replica<Op, Result> {
       this.replies.push({ ...request, view: this.viewValue, opNumber: record.opNumber, result: record.result });
       return;
     }
-    if (this.inFlight(request.clientId, request.requestNumber)) return;
+    if ((this.inFlightRequests.get(request.clientId) ?? -1) >= request.requestNumber) return;
     // Backpressure: the client retries.
     if (this.requestQueue.length >= this.requestQueueMax || this.faults.fire('vsr.drop_request')) return;
     this.requestQueue.push(request);
+    this.inFlightRequests.set(request.clientId, request.requestNumber);
   }
 
-  /** True when the client's request (or a later one) is queued or prepared but not committed. */
-  private inFlight(clientId: string, requestNumber: number): boolean {
-    for (const queued of this.requestQueue) {
-      if (queued.clientId === clientId && queued.requestNumber >= requestNumber) return true;
-    }
+  /** After a view change the primary's uncommitted entries are its in-flight requests. */
+  private rebuildInFlight(): void {
+    this.inFlightRequests.clear();
     for (let opNumber = this.commitNumberValue + 1; opNumber <= this.opNumber; opNumber++) {
       const entry = this.entryAt(opNumber);
-      if (entry.clientId === clientId && entry.requestNumber >= requestNumber) return true;
+      this.inFlightRequests.set(entry.clientId, Math.max(this.inFlightRequests.get(entry.clientId) ?? -1, entry.requestNumber));
     }
-    return false;
   }
 
   private canPrepareQueued(): boolean {
@@ -727,27 +758,30 @@ export class Replica<Op, Result> {
 
   /**
    * State transfer from the primary of this view or a newer one: its state as
-   * of its commit number, which only ever holds committed ops. Installing it
-   * drops this replica's whole log. That is safe when the checkpoint lies
-   * beyond the log, and when the replica's log belongs to an older view (or
-   * is untrusted, recovering): the sender's view started from a quorum's
-   * logs, so whatever of this log was committed is in the checkpoint or the
-   * StartView that follows, and the rest was never committed. A backup in
-   * the sender's own normal view keeps its entries: it acknowledged them.
+   * of its commit number N, which holds only committed ops. Entries after N
+   * that chain from the checkpoint are kept (this replica may have
+   * acknowledged them; they go back to disk with the checkpoint). Entries
+   * that do not chain descend from an entry that differs from the committed
+   * one at or before N, so they were never committed and never can be:
+   * dropping them loses nothing. A recovering replica stays recovering until
+   * a StartView hands it the primary's whole log.
    */
   private onCheckpoint(message: CheckpointMessage<Op, Result>): void {
     const { checkpoint } = message;
     if (message.view < this.viewValue || message.from !== this.primaryOf(message.view) || message.from === this.replicaIndex) return;
     if (checkpoint.opNumber <= this.commitNumberValue) return;
-    const ownView = this.statusValue === 'normal' && message.view === this.viewValue;
-    if (ownView && checkpoint.opNumber <= this.opNumber) return;
+    const chains = this.checksumAt(checkpoint.opNumber) === checkpoint.checksum;
+    const kept = chains ? this.logValue.slice(checkpoint.opNumber - this.logBase) : [];
+    assert(kept.length === 0 || kept[0]!.previousChecksum === checkpoint.checksum, 'kept entries chain from the checkpoint');
     this.stateMachine.restore(message.state);
     this.clientTable.load(checkpoint.clients);
     this.logValue.length = 0;
+    this.logValue.push(...kept);
     this.logBase = checkpoint.opNumber;
     this.baseChecksum = checkpoint.checksum;
     this.baseTimestampMs = checkpoint.timestampMs;
     this.commitNumberValue = checkpoint.opNumber;
+    // The whole persisted log is replaced: the kept entries are written again.
     this.handedOffOpNumber = checkpoint.opNumber;
     this.durableOpNumber = Math.min(this.durableOpNumber, checkpoint.opNumber);
     this.truncateAfter = undefined;
@@ -756,12 +790,11 @@ export class Replica<Op, Result> {
     this.logGeneration++;
     this.hardStateDirty = true;
     this.repairTimer = 0;
+    if (this.statusValue === 'normal' && this.isPrimary()) this.rebuildInFlight();
     // Carry on from the checkpoint: the rest of the log, or the view it missed.
     if (this.statusValue === 'normal' && message.view === this.viewValue) this.requestRepair(message.from);
     else this.send(message.from, { type: 'request_start_view', view: message.view, from: this.replicaIndex });
   }
-
-  // Normal operation: backup.
 
   private onPrepare(view: number, from: ReplicaIndex, entries: readonly LogEntry<Op>[], commitNumber: number): void {
     if (!this.acceptFromPrimary(view, from)) return;
@@ -840,6 +873,7 @@ export class Replica<Op, Result> {
     this.doViewChangeSent = false;
     this.acks.clear();
     this.requestQueue.length = 0;
+    this.inFlightRequests.clear();
     this.resetViewTimer();
     this.viewChangeRetryTimer = this.timeouts.viewChangeRetryTicks;
     this.broadcast({ type: 'start_view_change', view, from: this.replicaIndex });
@@ -916,6 +950,12 @@ export class Replica<Op, Result> {
     if (message.view < this.viewValue) return;
     if (message.view === this.viewValue && this.statusValue === 'normal') return;
     if (message.from !== this.primaryOf(message.view)) return;
+    if (message.log.baseOpNumber + message.log.entries.length < this.commitNumberValue) {
+      // A StartView of this view sent before ops this replica already holds as
+      // committed (a state transfer got here first): ask for a fresh one.
+      this.send(message.from, { type: 'request_start_view', view: message.view, from: this.replicaIndex });
+      return;
+    }
     const recoveringIntact = this.recoveringIntact;
     if (!this.installLog(message.log)) {
       // The primary's kept entries start beyond what this replica can chain
@@ -946,6 +986,7 @@ export class Replica<Op, Result> {
     this.viewStartOpNumber = this.opNumber;
     this.acks.clear();
     this.requestQueue.length = 0;
+    this.rebuildInFlight();
     this.startViewChangeFrom.clear();
     this.doViewChanges.clear();
     this.doViewChangeSent = false;
@@ -1011,6 +1052,7 @@ export class Replica<Op, Result> {
       const entry = this.entryAt(this.commitNumberValue + 1);
       const result = this.stateMachine.apply(entry.op, entry.opNumber, entry.timestampMs);
       const evicted = this.clientTable.record(entry.clientId, { requestNumber: entry.requestNumber, opNumber: entry.opNumber, result });
+      if ((this.inFlightRequests.get(entry.clientId) ?? Number.POSITIVE_INFINITY) <= entry.requestNumber) this.inFlightRequests.delete(entry.clientId);
       if (evicted !== undefined) this.evictedClients.push(evicted);
       this.commitNumberValue = entry.opNumber;
       this.committed.push({ entry, result });
@@ -1076,4 +1118,9 @@ export class Replica<Op, Result> {
 
 function suffixEnd<Op>(log: LogSuffix<Op>): number {
   return log.baseOpNumber + log.entries.length;
+}
+
+/** Messages a normal primary may send before its Ready's writes are durable. */
+function sentBeforePersist(type: ReplicaMessage<unknown>['type']): boolean {
+  return type === 'prepare' || type === 'commit' || type === 'new_state';
 }
