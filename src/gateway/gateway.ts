@@ -312,17 +312,28 @@ export class Gateway {
     return { kind: 'striped', ownerId, part: { ...planned, sizeBytes: stripes.sizeBytes, etag, missingShards: stripes.missingShards } };
   }
 
+  /**
+   * Opens the k+m shard writers at once (one round trip, not k+m). A shard
+   * whose writer cannot be opened (its drive or node is down) is written
+   * without, as missing, as long as the write quorum (k+1; k when m = 0) can
+   * still open; otherwise the first open error is the PUT's.
+   */
   private async openStripes(versionId: string, part: PartRecord): Promise<StripeWriter> {
-    const writers: FragmentWriter[] = [];
-    try {
-      for (const [shard, driveId] of part.drives.entries()) {
-        writers.push(await this.blob.createWriter(driveId, fragmentId(versionId, part.partNumber, shard), part.blockSizeBytes));
-      }
-    } catch (error) {
-      await Promise.all(writers.map((writer) => writer.abort().catch(() => undefined)));
-      throw error;
+    const { k, m } = part.scheme;
+    const opened = await Promise.allSettled(
+      part.drives.map((driveId, shard) => this.blob.createWriter(driveId, fragmentId(versionId, part.partNumber, shard), part.blockSizeBytes)),
+    );
+    const writers = opened.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
+    const failed = opened.flatMap((outcome, shard) => (outcome.status === 'rejected' ? [{ shard, reason: outcome.reason as unknown }] : []));
+    const quorum = m === 0 ? k : k + 1;
+    if (writers.length - failed.length < quorum) {
+      await Promise.all(writers.map((writer) => writer?.abort().catch(() => undefined)));
+      throw failed[0]!.reason;
     }
-    return new StripeWriter(this.coder(part.scheme), writers, part.scheme.k, part.scheme.m, part.blockSizeBytes, this.env.logger);
+    for (const { shard, reason } of failed) {
+      this.env.logger.log('warn', 'shard writer could not open; writing without it', { versionId, shard, driveId: part.drives[shard], error: String(reason) });
+    }
+    return new StripeWriter(this.coder(part.scheme), writers, k, m, part.blockSizeBytes, this.env.logger);
   }
 
   /** Drops a write in progress: temp files removed, the version's fragments handed to GC. */

@@ -362,12 +362,20 @@ describe('RemoteBlobClient: the gateway over it', () => {
     assert.deepEqual(temporaryFiles(lost), []);
   });
 
-  it('a node down before a PUT: opening its writer fails, so the PUT fails with its io error (the gateway opens all k+m writers first)', async () => {
-    const { nodes, gateway } = await cluster(1);
+  it('a node down before a PUT: its shard is written as missing (k+1 of k+m open), the object reads back; two more down and the PUT fails cleanly', async () => {
+    const { nodes, gateway, meta } = await cluster(1);
     await nodes[0]!.service.stop();
-    const object = Buffer.alloc(512 * 1024, 1);
-    const put = gateway.putObject({ bucket: 'photos', key: 'refused.bin', owner: 'alice', contentType: '', headers: {}, userMetadata: {}, body: body(object) });
-    await rejectsWith(put, 'io', /opening a writer: blob node "blob-0": unreachable/);
+    const object = Buffer.from(Array.from({ length: 512 * 1024 }, (_, index) => (index * 7) % 251));
+    const put = await gateway.putObject({ bucket: 'photos', key: 'open-degraded.bin', owner: 'alice', contentType: '', headers: {}, userMetadata: {}, body: body(object) });
+    assert.equal(put.status, 'ok');
+    assert.ok(put.status === 'ok' && put.version.parts[0]!.missingShards.includes(put.version.parts[0]!.drives.indexOf(0)));
+    const version = await meta.getObject('photos', 'open-degraded.bin');
+    assert.ok(version !== undefined);
+    assert.ok((await readAll(gateway.readObject(version))).equals(object), 'reads back from the shards that were written');
+    // Two of six nodes down: fewer than k+1 = 5 writers open, so the PUT fails.
+    await nodes[1]!.service.stop();
+    const refused = gateway.putObject({ bucket: 'photos', key: 'refused.bin', owner: 'alice', contentType: '', headers: {}, userMetadata: {}, body: body(object) });
+    await rejectsWith(refused, 'io', /opening a writer: blob node "blob-[01]": unreachable/);
     for (const node of nodes) assert.deepEqual(temporaryFiles(node), []);
   });
 });

@@ -26,7 +26,8 @@ export class StripeWriter {
 
   constructor(
     private readonly coder: ReedSolomonCoder,
-    writers: readonly FragmentWriter[],
+    /** One per shard; undefined for a shard whose writer could not be opened (missing from the start). */
+    writers: readonly (FragmentWriter | undefined)[],
     private readonly k: number,
     private readonly m: number,
     private readonly blockSizeBytes: number,
@@ -35,6 +36,7 @@ export class StripeWriter {
     assert(writers.length === k + m, `${writers.length} writers for ${k}+${m}`);
     assert(blockSizeBytes > 0 && blockSizeBytes % 8 === 0, `block size ${blockSizeBytes}`);
     this.alive = [...writers];
+    assert(this.alive.filter((writer) => writer !== undefined).length >= this.quorum, 'a stripe writer starts with a write quorum');
     const stripeBytes = k * blockSizeBytes;
     this.buffers = [Buffer.allocUnsafe(stripeBytes), Buffer.allocUnsafe(stripeBytes)];
   }
