@@ -321,11 +321,15 @@ export class Simulation {
     this.faultLog.push(`t=${this.nowMs} disk ${node.index}: ${what} op ${opNumber}${committed}`);
   }
 
-  /** A seeded disk fault may hit `node` only while fewer than a minority of replicas hold a damaged log. */
+  /**
+   * A seeded disk fault may hit `node` only while fewer than a minority of
+   * replicas are damaged: a corrupt entry on disk, or still recovering from
+   * one (it may have lost entries it acknowledged, even once its disk is clean).
+   */
   private mayDamageDisk(node: ReplicaNode): boolean {
-    if (node.corruptFrom !== undefined) return true;
-    const damaged = this.nodes.filter((other) => other.corruptFrom !== undefined).length;
-    return damaged < Math.floor((this.replicaCount - 1) / 2);
+    const damaged = (other: ReplicaNode): boolean => other.corruptFrom !== undefined || other.hardState.value.recovering === true;
+    if (damaged(node)) return true;
+    return this.nodes.filter(damaged).length < Math.floor((this.replicaCount - 1) / 2);
   }
 
   /** Replicas with a Ready being written: crashing one now loses (or tears) that write. */

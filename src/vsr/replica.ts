@@ -55,6 +55,13 @@ export interface HardState {
   /** The last view in which this replica's status was normal (its log belongs to it). */
   readonly logView: number;
   readonly commitNumber: number;
+  /**
+   * Set while the replica is recovering: it may have acknowledged entries it
+   * no longer holds. Persisted, because a state transfer can leave its log
+   * looking whole; a restart must not turn it back into a voter before a
+   * StartView hands it the primary's log.
+   */
+  readonly recovering?: true;
 }
 
 /**
@@ -611,8 +618,9 @@ export class Replica<Op, Result> {
     const intact = this.opNumber;
     const corrupt = intactCount < stored.length;
     if (corrupt) this.logGeneration++;
-    const recover = corrupt && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    const recover = (corrupt || hardState.recovering === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
     if (corrupt && !recover) this.truncateAfter = intact;
+    if (recover) this.hardStateDirty = true; // Recovering is durable before anything is sent.
     this.viewValue = hardState.view;
     this.logViewValue = hardState.logView;
     this.statusValue = hardState.view > hardState.logView ? 'view_change' : 'normal';
@@ -1096,7 +1104,8 @@ export class Replica<Op, Result> {
 
   private hardStateToPersist(): HardState {
     const view = this.unsafe.skipViewPersist === true && this.statusValue === 'view_change' ? this.logViewValue : this.viewValue;
-    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue };
+    const recovering = this.statusValue === 'recovering' ? { recovering: true as const } : {};
+    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue, ...recovering };
   }
 
   // Sending and timers.
