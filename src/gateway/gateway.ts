@@ -12,6 +12,9 @@ import type { Acl, PartRecord, TagSet, VersionRecord, WriteConditions } from '..
 import { recordFormatVersion } from '../meta/records.js';
 import { placePart } from '../placement/drive-placement.js';
 import type { PlacementDrive, Scheme } from '../placement/drive-placement.js';
+import { planPlacement } from '../placement/domain-placement.js';
+import type { DomainPlacement } from '../placement/domain-placement.js';
+import type { ClusterLayout } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
 import type { BlobClient, FragmentWriter, MetaClient } from './clients.js';
 import { fragmentId, newVersionId } from './ids.js';
@@ -27,6 +30,12 @@ export interface GatewayOptions {
   /** Largest single-PUT body (S3: 5 GiB). */
   readonly objectBytesMax: number;
   readonly drives: readonly PlacementDrive[];
+  /**
+   * A cluster's layout (drives in nodes, racks and zones): parts are placed
+   * so that no failure domain at its level holds more than m shards. Absent:
+   * every drive is its own domain (the embedded node).
+   */
+  readonly layout?: ClusterLayout;
 }
 
 export interface PutObjectInput extends VersionFields {
@@ -117,7 +126,14 @@ export class Gateway {
     const { k, m } = options.scheme;
     assert(options.inlineBytesMax >= 0 && options.inlineBytesMax < options.objectBytesMax, 'inline limit');
     assert(options.drives.length >= k + m, `scheme ${k}+${m} needs ${k + m} drives, have ${options.drives.length}`);
+    if (options.layout !== undefined) {
+      const plan = planPlacement(options.layout, options.scheme);
+      if (plan.status !== 'ok') throw new GatewayError(`Cannot place ${k}+${m} on this layout: ${plan.message}`);
+      this.domainPlacement = plan.placement;
+    }
   }
+
+  private readonly domainPlacement: DomainPlacement | undefined;
 
   /** One coder per scheme: parts written under an older scheme stay readable. */
   private coder(scheme: Scheme): ReedSolomonCoder {
@@ -267,7 +283,8 @@ export class Gateway {
   ): Promise<BodyWrite> {
     const { k, m } = this.options.scheme;
     const ownerId = newVersionId(this.env.clock, this.env.random);
-    const placement = placePart(`${ownerId}/${input.partNumber}`, this.options.scheme, this.options.drives);
+    const partId = `${ownerId}/${input.partNumber}`;
+    const placement = this.domainPlacement !== undefined ? { status: 'ok' as const, drives: this.domainPlacement.place(partId) } : placePart(partId, this.options.scheme, this.options.drives);
     if (placement.status !== 'ok') {
       throw new GatewayError(`Cannot place part of ${ownerId}: scheme ${k}+${m} needs ${placement.needed} drives, ${placement.available} available`);
     }

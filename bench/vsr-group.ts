@@ -1,0 +1,271 @@
+// Benchmark of a replicated metadata group: 3 replica processes on 127.0.0.1,
+// each with its own LMDB (fsync on) and the TCP transport, committing small
+// ops through the VSR driver. A load generator in this process drives the
+// primary with many client sessions over TCP: first closed-loop (100% load:
+// the most committed ops/s), then open-loop at half that rate (50% load),
+// with p50/p99 latency for both. The baseline, measured in the same run with
+// the same harness, is a group of 1 (no replication), so the ratio is the
+// cost of replicating across 3 processes on the same 2 cores.
+//
+// Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR]
+// (--profile writes a V8 CPU profile of every replica process into DIR.)
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { createServer } from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { noFaults } from '../src/io/env.js';
+import type { KvTransaction } from '../src/io/kv-store.js';
+import { silentLogger } from '../src/io/logger.js';
+import { LmdbStore } from '../src/io/node/lmdb-store.js';
+import { NodeClock } from '../src/io/node/node-clock.js';
+import { NodeDisk } from '../src/io/node/node-disk.js';
+import { NodeRandom } from '../src/io/node/node-random.js';
+import { TcpTransport } from '../src/io/node/tcp-transport.js';
+import { utf8 } from '../src/stdx/bytes.js';
+import { decodeRecord, encodeRecord } from '../src/stdx/codec.js';
+import { ReplicaDriver } from '../src/vsr/kv-driver.js';
+import { makeBenchRoot } from './lib.js';
+
+const clusterSecret = 'tessera-bench-cluster-secret-0001';
+type Op = { readonly key: string; readonly value: string };
+
+function flag(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? fallback : Number(process.argv[index + 1]);
+}
+
+// ---------------------------------------------------------------------------
+// A replica process.
+
+async function runReplica(): Promise<void> {
+  const index = flag('replica', 0);
+  const ports = process.argv[process.argv.indexOf('--ports') + 1]!.split(',').map(Number);
+  const dir = process.argv[process.argv.indexOf('--dir') + 1]!;
+  const addresses = ports.map((port) => `127.0.0.1:${port}`);
+  const transport = new TcpTransport({ clusterSecret });
+  const kv = new LmdbStore({ path: dir, mapSizeBytes: 4 * 1024 ** 3 });
+  const env = { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
+  const driver = await ReplicaDriver.open<Op, string | null>({
+    env,
+    kv,
+    stateMachine: {
+      apply(transaction: KvTransaction, op: Op): string | null {
+        const key = utf8(`s/${op.key}`);
+        const previous = transaction.get(key);
+        transaction.put(key, utf8(op.value));
+        return previous === undefined ? null : String(previous.length);
+      },
+    },
+    replicaIndex: index,
+    addresses,
+    tickMs: 10,
+    replica: { batchOpsMax: 2048, pipelineOpsMax: 8192, requestQueueMax: 8192, clientsMax: 16384, logRetainOps: 20_000, compactOpsMin: 4096 },
+  });
+  if (addresses.length === 1) {
+    // A group of 1 does not listen for replicas; clients still reach it.
+    transport.listen(addresses[0]!, async (_from, bytes) => {
+      const message = decodeRecord(bytes) as { clientId: string; requestNumber: number; op: Op };
+      const result = await driver.submit(message.clientId, message.requestNumber, message.op);
+      return encodeRecord({ ok: true, result });
+    });
+  }
+  await transport.listening(addresses[index]!);
+  process.send?.('ready');
+  process.on('message', (message) => {
+    if (message === 'stop') {
+      void (async () => {
+        if (process.argv.includes('--verbose')) {
+          process.stderr.write(`replica ${index}/${addresses.length}: ${driver.turns} turns, ${(driver.turnMsTotal / driver.turns).toFixed(2)} ms per turn\n`);
+        }
+        await driver.close();
+        await transport.close();
+        await kv.close();
+        process.exit(0);
+      })();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The load generator.
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no port'));
+        else resolve(address.port);
+      });
+    });
+  });
+}
+
+interface Group {
+  readonly primary: string;
+  readonly children: ChildProcess[];
+}
+
+async function startGroup(root: string, size: number): Promise<Group> {
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const children: ChildProcess[] = [];
+  const script = fileURLToPath(import.meta.url);
+  await Promise.all(
+    ports.map(async (_port, index) => {
+      const dir = path.join(root, `g${size}-r${index}`);
+      await fs.mkdir(dir, { recursive: true });
+      const profileAt = process.argv.indexOf('--profile');
+      const profile = profileAt === -1 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[profileAt + 1]!}`];
+      const verbose = process.argv.includes('--verbose') ? ['--verbose'] : [];
+      const child = spawn(process.execPath, [...profile, script, '--replica', String(index), '--ports', ports.join(','), '--dir', dir, ...verbose], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.once('message', () => {
+          resolve();
+        });
+        child.once('exit', (code) => {
+          reject(new Error(`replica ${index} exited with ${code}`));
+        });
+      });
+    }),
+  );
+  return { primary: `127.0.0.1:${ports[0]}`, children };
+}
+
+async function stopGroup(group: Group): Promise<void> {
+  await Promise.all(
+    group.children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once('exit', () => {
+            resolve();
+          });
+          child.send('stop');
+        }),
+    ),
+  );
+}
+
+interface Phase {
+  readonly ops: number;
+  readonly seconds: number;
+  readonly latenciesMs: number[];
+}
+
+function percentile(sorted: readonly number[], fraction: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+const value = 'v'.repeat(100);
+
+/** Sends one op on a session and resolves with its latency in ms. */
+async function call(transport: TcpTransport, primary: string, session: { id: string; requestNumber: number }, key: number): Promise<number> {
+  session.requestNumber++;
+  const started = performance.now();
+  const reply = decodeRecord(
+    await transport.request('bench-client', primary, encodeRecord({ type: 'request', clientId: session.id, requestNumber: session.requestNumber, op: { key: `k${key}`, value } })),
+  ) as { ok: boolean };
+  if (!reply.ok) throw new Error('the primary refused a request');
+  return performance.now() - started;
+}
+
+/** 100% load: every session sends its next op as soon as the previous one is answered. */
+async function closedLoop(transport: TcpTransport, primary: string, sessions: number, seconds: number, tag: string): Promise<Phase> {
+  const latenciesMs: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: sessions }, async (_, index) => {
+      const session = { id: `${tag}-closed-${index}`, requestNumber: 0 };
+      let key = index;
+      while (performance.now() < deadline) {
+        latenciesMs.push(await call(transport, primary, session, key));
+        key += sessions;
+      }
+    }),
+  );
+  return { ops: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+/** 50% load: ops start at a fixed rate whatever the answers, on as many sessions as needed. */
+async function openLoop(transport: TcpTransport, primary: string, rate: number, seconds: number, tag: string): Promise<Phase> {
+  const latenciesMs: number[] = [];
+  const idle: { id: string; requestNumber: number }[] = [];
+  let sessionCount = 0;
+  const inFlight = new Set<Promise<void>>();
+  const started = performance.now();
+  const total = Math.floor(rate * seconds);
+  for (let sent = 0; sent < total; sent++) {
+    const due = started + (sent / rate) * 1000;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const session = idle.pop() ?? { id: `${tag}-open-${sessionCount++}`, requestNumber: 0 };
+    const operation = call(transport, primary, session, sent).then((latencyMs) => {
+      latenciesMs.push(latencyMs);
+      idle.push(session);
+    });
+    inFlight.add(operation);
+    void operation.finally(() => inFlight.delete(operation));
+  }
+  await Promise.all(inFlight);
+  return { ops: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+function row(label: string, phase: Phase): string[] {
+  const sorted = [...phase.latenciesMs].sort((a, b) => a - b);
+  return [label, String(Math.round(phase.ops / phase.seconds)), percentile(sorted, 0.5).toFixed(2), percentile(sorted, 0.99).toFixed(2)];
+}
+
+async function measure(root: string, size: number, sessions: number, seconds: number): Promise<{ full: Phase; half: Phase }> {
+  const group = await startGroup(root, size);
+  const transport = new TcpTransport({ clusterSecret, connectionsPerPeer: 2 });
+  try {
+    await closedLoop(transport, group.primary, sessions, 1, `warm${size}`);
+    const full = await closedLoop(transport, group.primary, sessions, seconds, `g${size}`);
+    const half = await openLoop(transport, group.primary, full.ops / full.seconds / 2, seconds, `g${size}`);
+    return { full, half };
+  } finally {
+    await transport.close();
+    await stopGroup(group);
+  }
+}
+
+async function main(): Promise<void> {
+  const seconds = flag('seconds', 5);
+  const sessions = flag('sessions', 256);
+  const root = await makeBenchRoot('tessera-vsr-bench-');
+  try {
+    process.stdout.write(`VSR group benchmark: ${sessions} client sessions, ${seconds} s per phase, ops of ~120 bytes, LMDB with fsync, TCP on 127.0.0.1\n`);
+    const single = await measure(root, 1, sessions, seconds);
+    const three = await measure(root, 3, sessions, seconds);
+    const rows = [
+      ['group', 'load', 'ops/s', 'p50 ms', 'p99 ms'],
+      ['1 (baseline)', ...row('100%', single.full)],
+      ['1 (baseline)', ...row('50%', single.half)],
+      ['3 replicas', ...row('100%', three.full)],
+      ['3 replicas', ...row('50%', three.half)],
+    ];
+    const widths = rows[0]!.map((_, column) => Math.max(...rows.map((cells) => cells[column]!.length)));
+    for (const cells of rows) process.stdout.write(cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ') + '\n');
+    const ratio = three.full.ops / three.full.seconds / (single.full.ops / single.full.seconds);
+    const threeFull = Math.round(three.full.ops / three.full.seconds);
+    const p99Full = percentile([...three.full.latenciesMs].sort((a, b) => a - b), 0.99);
+    const p99Half = percentile([...three.half.latenciesMs].sort((a, b) => a - b), 0.99);
+    process.stdout.write(`ratio 3 replicas / group of 1 at 100% load: ${ratio.toFixed(2)}\n`);
+    process.stdout.write(
+      `target: >= 20000 ops/s (${threeFull >= 20_000 ? 'met' : 'MISSED'}: ${threeFull}) and p99 < 20 ms ` +
+        `(${p99Full < 20 && p99Half < 20 ? 'met' : 'MISSED'}: ${p99Full.toFixed(1)} ms at 100%, ${p99Half.toFixed(1)} ms at 50%)\n`,
+    );
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--replica')) await runReplica();
+else await main();
