@@ -196,3 +196,27 @@ describe('ReplicaDriver', () => {
     await closeGroup(group);
   });
 });
+
+describe('ReplicaDriver, remote clients', () => {
+  it('a retry of a request still waiting joins it: one op, the same reply to both', async () => {
+    const group = await openGroup();
+    const request = encodeRecord({ type: 'request', clientId: 'remote', requestNumber: 1, op: { key: 'a', value: 'x' } });
+    const replies = await Promise.all([group.transport.request('gateway', 'r0', request), group.transport.request('gateway', 'r0', request)]);
+    assert.deepEqual(replies.map((reply) => decodeRecord(reply)), [
+      { ok: true, result: null },
+      { ok: true, result: null },
+    ]);
+    assert.equal(group.drivers[0]!.replica.commitNumber, 1);
+    // A late copy of a request the client has moved past is refused, not asserted on.
+    const second = group.transport.request('gateway', 'r0', encodeRecord({ type: 'request', clientId: 'remote', requestNumber: 2, op: { key: 'a', value: 'y' } }));
+    await assert.rejects(group.transport.request('gateway', 'r0', request), /older than 2/);
+    assert.deepEqual(decodeRecord(await second), { ok: true, result: 'x' });
+    await closeGroup(group);
+  });
+
+  it('a replica without a query function refuses queries', async () => {
+    const group = await openGroup();
+    await assert.rejects(group.transport.request('gateway', 'r0', encodeRecord({ type: 'query', query: {} })), /answers no queries/);
+    await closeGroup(group);
+  });
+});

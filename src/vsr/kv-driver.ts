@@ -57,6 +57,12 @@ export interface ReplicaDriverOptions<Op, Result> {
   readonly retryMs?: number;
   /** A read not confirmed within this long fails (a primary cut off from its backups). */
   readonly readTimeoutMs?: number;
+  /**
+   * Answers remote `{type: 'query', query}` messages: runs on the KvStore
+   * through read() (linearizable) and replies `{ok: true, result}`; a query
+   * that throws replies `{ok: false, error}`. Without it queries are refused.
+   */
+  readonly query?: (reader: KvReader, query: unknown) => unknown;
   readonly replica?: ReplicaTuning<Op, Result>;
 }
 
@@ -78,6 +84,14 @@ interface Waiter<Op, Result> {
   resolve(result: Result): void;
   reject(error: Error): void;
   sentMs: number;
+  /** What submit() returned: a remote client's retry of the same request joins it. */
+  readonly promise: Promise<Result>;
+}
+
+/** A remote client's read (not a VSR message: it never reaches the replica). */
+interface QueryMessage {
+  readonly type: 'query';
+  readonly query: unknown;
 }
 
 const hardStateKey = utf8('r/h');
@@ -243,14 +257,19 @@ export class ReplicaDriver<Op, Result> {
       return Promise.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
     }
     const superseded = this.waiters.get(clientId);
+    // A remote client that gave up waiting retries the same request: both wait for the one reply.
+    if (superseded?.requestNumber === requestNumber) return superseded.promise;
     assert(superseded === undefined || superseded.requestNumber < requestNumber, `client ${clientId}: request ${requestNumber} after ${superseded?.requestNumber}`);
     superseded?.reject(new Error(`client ${clientId}: request ${superseded.requestNumber} superseded by ${requestNumber}`));
     const message: Message<Op, Result> = { type: 'request', clientId, requestNumber, op };
-    return new Promise<Result>((resolve, reject) => {
-      this.waiters.set(clientId, { requestNumber, message, resolve, reject, sentMs: this.options.env.clock.monotonicMs() });
-      this.inbox.push(message);
-      this.kick();
+    let settle: Pick<Waiter<Op, Result>, 'resolve' | 'reject'> = { resolve: () => undefined, reject: () => undefined };
+    const promise = new Promise<Result>((resolve, reject) => {
+      settle = { resolve, reject };
     });
+    this.waiters.set(clientId, { requestNumber, message, ...settle, sentMs: this.options.env.clock.monotonicMs(), promise });
+    this.inbox.push(message);
+    this.kick();
+    return promise;
   }
 
   /**
@@ -286,9 +305,15 @@ export class ReplicaDriver<Op, Result> {
   }
 
   private async onTransportMessage(bytes: Uint8Array): Promise<Uint8Array> {
-    const message = decodeRecord(bytes) as Message<Op, Result>;
+    const message = decodeRecord(bytes) as Message<Op, Result> | QueryMessage;
+    if (message.type === 'query') return this.onQuery(message);
     if (message.type === 'request') {
       // A remote client: answer once committed, or say who the primary is.
+      const waiting = this.waiters.get(message.clientId);
+      if (waiting !== undefined && waiting.requestNumber > message.requestNumber) {
+        // A late copy of a request its client has moved past (the network may reorder retries).
+        throw new Error(`client ${message.clientId}: request ${message.requestNumber} is older than ${waiting.requestNumber}`);
+      }
       try {
         const result = await this.submit(message.clientId, message.requestNumber, message.op);
         return encodeRecord({ ok: true, result });
@@ -304,6 +329,26 @@ export class ReplicaDriver<Op, Result> {
     return new Uint8Array(0);
   }
 
+  /** A remote client's read: `{ok: true, result}`, `{ok: false, error}` if the query threw, or a redirect. */
+  private async onQuery(message: QueryMessage): Promise<Uint8Array> {
+    const run = this.options.query;
+    if (run === undefined) throw new Error('this replica answers no queries');
+    try {
+      const outcome = await this.read((reader) => {
+        try {
+          return { ok: true, result: run(reader, message.query) } as const;
+        } catch (error) {
+          if (error instanceof AssertionError) throw error;
+          return { ok: false, error: error instanceof Error ? error.message : String(error) } as const;
+        }
+      });
+      return encodeRecord(outcome);
+    } catch (error) {
+      if (error instanceof NotPrimaryError) return encodeRecord({ ok: false, view: error.view, primaryIndex: error.primaryIndex });
+      throw error; // A read timeout or a closed driver: the client tries elsewhere.
+    }
+  }
+
   private scheduleTick(): void {
     if (this.closed) return;
     this.timer = this.options.env.clock.setTimer(this.tickMs, () => {
@@ -317,6 +362,12 @@ export class ReplicaDriver<Op, Result> {
   /** Requests dropped by the replica (a view change, a full queue) are handed to it again. */
   private retryLocalRequests(): void {
     const nowMs = this.options.env.clock.monotonicMs();
+    const replica = this.replica;
+    if (replica.status === 'normal' && !replica.isPrimary() && this.waiters.size > 0) {
+      // Deposed: another replica leads this view. Its clients retry there (the client table keeps it at most once).
+      for (const waiter of this.waiters.values()) waiter.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
+      this.waiters.clear();
+    }
     for (const [readId, waiter] of this.readWaiters) {
       if (nowMs - waiter.askedMs < this.readTimeoutMs) continue;
       this.readWaiters.delete(readId);
