@@ -8,7 +8,8 @@
 // with its own request numbers, one request at a time), so many ops are in
 // flight at once and ride the same prepare and fsync (group commit). Reads go
 // straight to the KvStore, which holds every committed op once its reply has
-// been given.
+// been given. Remote gateways' reads arrive as MetaQuery values
+// (meta-queries.ts) and run on the primary after a read-index confirmation.
 
 import type { Env } from '../io/env.js';
 import type { KvReader, KvStore } from '../io/kv-store.js';
@@ -20,6 +21,7 @@ import { ReplicaDriver } from '../vsr/kv-driver.js';
 import type { ReplicaTuning } from '../vsr/kv-driver.js';
 import { bucketRange, garbageRange, objectRange, preparingRange } from './keys.js';
 import { objectKeyName } from './keys.js';
+import { decodeMetaQuery, runMetaQuery } from './meta-queries.js';
 import type { MetaOp, MetaResult } from './ops.js';
 import type { BucketRecord, GarbageRecord, VersionRecord } from './records.js';
 import { MetaStateMachine, readBucket, readObject } from './state-machine.js';
@@ -92,6 +94,8 @@ export class MetaService {
       stateMachine: { apply: (transaction, op, opNumber, timestampMs) => stateMachine.apply(transaction, { op, opNumber, timestampMs }) },
       replicaIndex: options.replicaIndex ?? 0,
       addresses: options.addresses ?? ['meta-0'],
+      // Remote gateways' reads (gateway/remote-meta-client.ts), answered once this primary confirms it leads.
+      query: (reader, query) => runMetaQuery(reader, decodeMetaQuery(query)),
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
       replica: tuning,
     });
