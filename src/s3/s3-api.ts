@@ -4,6 +4,7 @@
 // here knows about sockets (io/node/http-server.ts does).
 
 import type { Logger } from '../io/logger.js';
+import { MetaUnavailableError } from '../gateway/remote-meta-client.js';
 import { MetaBusyError } from '../meta/meta-service.js';
 import { AssertionError } from '../stdx/assert.js';
 import { bytesToHex } from '../stdx/bytes.js';
@@ -219,6 +220,8 @@ export class S3Api {
     // A broken invariant is a bug: let it crash the process (STYLE.md "Errors").
     if (error instanceof AssertionError) throw error;
     if (error instanceof MetaBusyError) return new S3Error('SlowDown', undefined, {}, { cause: error });
+    // No metadata primary reachable (a cluster gateway during a failover): the client should come back soon.
+    if (error instanceof MetaUnavailableError) return new S3Error('SlowDown', undefined, {}, { cause: error, headers: { 'retry-after': '1' } });
     this.logger.log('error', 'internal error', {
       requestId,
       method: request.method,
