@@ -1,9 +1,14 @@
 // The `tessera` command. `tessera server` runs the embedded server: every role
-// in one process over local drive folders.
+// in one process over local drive folders. `tessera node` runs one cluster
+// node; `tessera cluster` starts, shows and stops a local cluster of them.
 
+import { readFileSync } from 'node:fs';
 import { JsonLogger } from '../io/node/node-logger.js';
+import { NodeConfigError, parseNodeConfig } from '../process/cluster-config.js';
+import { startClusterNode } from '../process/cluster-node.js';
 import { startEmbeddedServer } from '../process/embedded-server.js';
-import { ConfigError, loadServerConfig } from './config.js';
+import { clusterCommand } from './cluster.js';
+import { ConfigError, loadServerConfig, parseFlags } from './config.js';
 import { simulate } from './simulate.js';
 import { admin } from './admin.js';
 
@@ -24,10 +29,44 @@ Commands:
             key list                   lists keys (no secrets)
             key delete ACCESS_KEY
             --endpoint URL (default http://127.0.0.1:9000, env TESSERA_ENDPOINT)
+  cluster   A local cluster of separate processes on 127.0.0.1 (state in --dir, default ./cluster)
+            start --nodes N --zones Z [--ec K+M] [--drives-per-node D] [--gateways G]
+                                  starts it (or the stopped cluster in --dir again), waits until
+                                  S3 answers, prints the endpoint and keys
+            status                nodes, zones, drives, metadata replicas, protection level
+            stop                  stops exactly the processes start recorded
+  node      Run one cluster node: --config FILE (YAML or JSON: the cluster map and this
+            node's roles: meta, blob, gateway)
   simulate  Run the deterministic simulation of a VSR metadata group under faults
             --seed N              replay one seed exactly (prints its trace hash)
             --seeds A..B          sweep seeds (default 1..200); failures print seed and faults
+            --faults-max K        with --seed: inject only the first K scheduled faults
 `;
+
+async function node(argv: readonly string[]): Promise<void> {
+  const flags = parseFlags(argv);
+  const file = flags.get('config');
+  if (file === undefined) throw new ConfigError('tessera node needs --config FILE');
+  let config;
+  try {
+    config = parseNodeConfig(readFileSync(file, 'utf8'));
+  } catch (error) {
+    if (error instanceof NodeConfigError) throw new ConfigError(`${file}: ${error.message}`);
+    throw error;
+  }
+  const logger = new JsonLogger(config.logLevel);
+  const started = await startClusterNode(config, logger);
+  const roles = Object.keys(config.roles).join(', ');
+  process.stdout.write(`Tessera node ${config.name} (${roles})${started.endpoint === undefined ? '' : `: S3 at ${started.endpoint}`}\n  protection: ${started.protection}\n`);
+  const stop = (): void => {
+    started
+      .close()
+      .then(() => process.exit(0))
+      .catch(() => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
 
 async function server(argv: readonly string[]): Promise<void> {
   const config = loadServerConfig(argv, process.env);
@@ -78,6 +117,12 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     case 'simulate':
       process.exitCode = simulate(rest);
+      return;
+    case 'node':
+      await node(rest);
+      return;
+    case 'cluster':
+      process.exitCode = await clusterCommand(rest);
       return;
     case undefined:
     case 'help':

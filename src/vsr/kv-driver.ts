@@ -322,11 +322,30 @@ export class ReplicaDriver<Op, Result> {
         throw error;
       }
     }
+    if ((message as { type: string }).type === 'status') return encodeRecord(this.status());
+    if (!isReplicaMessage(message, this.options.addresses.length, this.options.replicaIndex)) {
+      // Never hand the replica what it would assert on: a peer's bug must not stop this replica.
+      this.options.env.logger.log('warn', 'vsr: dropped a malformed message', { type: String((message as { type?: unknown }).type) });
+      throw new Error('malformed replica message');
+    }
     if (!this.closed && this.failure === undefined) {
       this.inbox.push(message);
       this.kick();
     }
     return new Uint8Array(0);
+  }
+
+  /** What `tessera cluster status` shows of this replica. */
+  status(): { status: string; view: number; primaryIndex: number; commitNumber: number; opNumber: number; failed: boolean } {
+    const replica = this.replica;
+    return {
+      status: replica.status,
+      view: replica.view,
+      primaryIndex: replica.primaryOf(replica.view),
+      commitNumber: replica.commitNumber,
+      opNumber: replica.opNumber,
+      failed: this.failure !== undefined,
+    };
   }
 
   /** A remote client's read: `{ok: true, result}`, `{ok: false, error}` if the query threw, or a redirect. */
@@ -538,4 +557,35 @@ export class ReplicaDriver<Op, Result> {
   get failed(): Error | undefined {
     return this.failure;
   }
+}
+
+const replicaMessageTypes = new Set([
+  'prepare',
+  'prepare_ok',
+  'commit',
+  'start_view_change',
+  'do_view_change',
+  'start_view',
+  'request_start_view',
+  'get_state',
+  'new_state',
+  'checkpoint',
+]);
+
+/** The shape every replica message shares: a known type, a view, and a sender that is another replica of the group. */
+function isReplicaMessage(message: unknown, replicaCount: number, self: number): boolean {
+  if (typeof message !== 'object' || message === null) return false;
+  const { type, view, from } = message as { type?: unknown; view?: unknown; from?: unknown };
+  return (
+    typeof type === 'string' &&
+    replicaMessageTypes.has(type) &&
+    typeof view === 'number' &&
+    Number.isSafeInteger(view) &&
+    view >= 0 &&
+    typeof from === 'number' &&
+    Number.isSafeInteger(from) &&
+    from >= 0 &&
+    from < replicaCount &&
+    from !== self
+  );
 }

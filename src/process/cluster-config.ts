@@ -1,0 +1,180 @@
+// The configuration of one cluster node (`tessera node --config node.yaml`):
+// the cluster as every node sees it (secret, erasure scheme, failure-domain
+// level, the metadata group's replica addresses, every node's zone, rack,
+// blob address and drives: the seed list until object-storage bootstrap
+// exists) and this node's own roles (meta replica, blob, gateway). YAML or
+// JSON; every field is checked here with a message that names it.
+
+import { parse as parseYaml } from 'yaml';
+import type { FailureDomainLevel, LayoutDrive, Scheme } from '../placement/layout.js';
+import { failureDomainLevels } from '../placement/layout.js';
+
+export interface DriveSpec {
+  readonly id: number;
+  readonly weight: number;
+}
+
+export interface NodeSpec {
+  readonly name: string;
+  readonly zone: string;
+  readonly rack: string;
+  /** The blob service address ("host:port"), when the node serves drives. */
+  readonly blob?: string;
+  readonly drives: readonly DriveSpec[];
+}
+
+export interface ClusterSpec {
+  /** Shared by every node; authenticates the node-to-node transport. At least 16 characters. */
+  readonly secret: string;
+  readonly scheme: Scheme;
+  /** No domain at this level holds more than m shards of a part. */
+  readonly level: FailureDomainLevel;
+  /** Root S3 credentials. */
+  readonly root: { readonly accessKey: string; readonly secretKey: string };
+  /** Replica addresses of the metadata group, by replica index. */
+  readonly meta: readonly string[];
+  readonly nodes: readonly NodeSpec[];
+}
+
+export interface NodeRoles {
+  /** This node runs metadata replica `replicaIndex` (listening at cluster.meta[replicaIndex]). */
+  readonly meta?: { readonly replicaIndex: number };
+  /** This node serves its drives (cluster.nodes entry with this name) at its blob address. */
+  readonly blob?: boolean;
+  /** This node serves S3; `workers` also runs the janitor and GC (one gateway per cluster should). */
+  readonly gateway?: { readonly host: string; readonly port: number; readonly workers: boolean };
+}
+
+export interface NodeConfig {
+  readonly cluster: ClusterSpec;
+  readonly name: string;
+  readonly dataDir: string;
+  readonly roles: NodeRoles;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class NodeConfigError extends Error {
+  override readonly name = 'NodeConfigError';
+}
+
+type Json = Record<string, unknown>;
+
+function fail(where: string, message: string): never {
+  throw new NodeConfigError(`${where}: ${message}`);
+}
+
+function object(value: unknown, where: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(where, 'must be a mapping');
+  return value as Json;
+}
+
+function text(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length === 0) fail(where, 'must be a non-empty string');
+  return value;
+}
+
+function integer(value: unknown, where: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) fail(where, `must be an integer in ${min}..${max}`);
+  return value;
+}
+
+function address(value: unknown, where: string): string {
+  const raw = text(value, where);
+  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(raw) || Number(raw.split(':')[1]) > 65535) fail(where, `"${raw}" is not host:port`);
+  return raw;
+}
+
+function list(value: unknown, where: string): unknown[] {
+  if (!Array.isArray(value)) fail(where, 'must be a list');
+  return value;
+}
+
+function parseScheme(value: unknown, where: string): Scheme {
+  if (typeof value === 'string') {
+    const match = /^(\d+)\+(\d+)$/.exec(value);
+    if (match === null) fail(where, `"${value}" is not K+M`);
+    return { k: integer(Number(match[1]), `${where} k`, 1, 24), m: integer(Number(match[2]), `${where} m`, 0, 6) };
+  }
+  const scheme = object(value, where);
+  return { k: integer(scheme.k, `${where}.k`, 1, 24), m: integer(scheme.m, `${where}.m`, 0, 6) };
+}
+
+function parseCluster(value: unknown): ClusterSpec {
+  const cluster = object(value, 'cluster');
+  const secret = text(cluster.secret, 'cluster.secret');
+  if (secret.length < 16) fail('cluster.secret', 'must be at least 16 characters');
+  const level = text(cluster.level ?? 'node', 'cluster.level');
+  if (!(failureDomainLevels as readonly string[]).includes(level)) fail('cluster.level', `must be one of ${failureDomainLevels.join(', ')}`);
+  const root = object(cluster.root, 'cluster.root');
+  const meta = list(cluster.meta, 'cluster.meta').map((entry, index) => address(entry, `cluster.meta[${index}]`));
+  if (meta.length === 0 || meta.length % 2 === 0 || meta.length > 5) fail('cluster.meta', 'must list 1, 3 or 5 replica addresses');
+  const driveIds = new Set<number>();
+  const names = new Set<string>();
+  const nodes = list(cluster.nodes, 'cluster.nodes').map((entry, index): NodeSpec => {
+    const where = `cluster.nodes[${index}]`;
+    const node = object(entry, where);
+    const name = text(node.name, `${where}.name`);
+    if (names.has(name)) fail(`${where}.name`, `"${name}" is listed twice`);
+    names.add(name);
+    const drives = list(node.drives ?? [], `${where}.drives`).map((drive, driveIndex): DriveSpec => {
+      const spec = object(drive, `${where}.drives[${driveIndex}]`);
+      const id = integer(spec.id, `${where}.drives[${driveIndex}].id`, 0, 1_000_000);
+      if (driveIds.has(id)) fail(`${where}.drives[${driveIndex}].id`, `drive ${id} is listed twice in the cluster`);
+      driveIds.add(id);
+      const weight = spec.weight ?? 1;
+      if (typeof weight !== 'number' || !(weight >= 0) || !Number.isFinite(weight)) fail(`${where}.drives[${driveIndex}].weight`, 'must be a number ≥ 0');
+      return { id, weight };
+    });
+    const blob = node.blob === undefined ? undefined : address(node.blob, `${where}.blob`);
+    if (drives.length > 0 && blob === undefined) fail(`${where}.blob`, 'a node with drives needs a blob address');
+    return { name, zone: text(node.zone ?? name, `${where}.zone`), rack: text(node.rack ?? name, `${where}.rack`), ...(blob === undefined ? {} : { blob }), drives };
+  });
+  return {
+    secret,
+    scheme: parseScheme(cluster.scheme ?? '4+2', 'cluster.scheme'),
+    level: level as FailureDomainLevel,
+    root: { accessKey: text(root.accessKey, 'cluster.root.accessKey'), secretKey: text(root.secretKey, 'cluster.root.secretKey') },
+    meta,
+    nodes,
+  };
+}
+
+/** Parses a node config (YAML or JSON text). */
+export function parseNodeConfig(source: string): NodeConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(source);
+  } catch (error) {
+    throw new NodeConfigError(`not valid YAML or JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const config = object(raw, 'config');
+  const cluster = parseCluster(config.cluster);
+  const node = object(config.node, 'node');
+  const name = text(node.name, 'node.name');
+  const spec = cluster.nodes.find((candidate) => candidate.name === name);
+  const roles = object(node.roles ?? {}, 'node.roles');
+  const result: { meta?: { replicaIndex: number }; blob?: boolean; gateway?: { host: string; port: number; workers: boolean } } = {};
+  if (roles.meta !== undefined) {
+    result.meta = { replicaIndex: integer(object(roles.meta, 'node.roles.meta').replicaIndex, 'node.roles.meta.replicaIndex', 0, cluster.meta.length - 1) };
+  }
+  if (roles.blob === true) {
+    if (spec === undefined || spec.drives.length === 0) fail('node.roles.blob', `node "${name}" has no drives in cluster.nodes`);
+    result.blob = true;
+  }
+  if (roles.gateway !== undefined) {
+    const gateway = object(roles.gateway, 'node.roles.gateway');
+    const [host, port] = address(gateway.address, 'node.roles.gateway.address').split(':');
+    result.gateway = { host: host!, port: Number(port), workers: gateway.workers === true };
+  }
+  if (result.meta === undefined && result.blob !== true && result.gateway === undefined) fail('node.roles', 'names no role (meta, blob, gateway)');
+  const logLevel = text(node.logLevel ?? 'info', 'node.logLevel');
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) fail('node.logLevel', 'must be debug, info, warn or error');
+  return { cluster, name, dataDir: text(node.dataDir, 'node.dataDir'), roles: result, logLevel: logLevel as NodeConfig['logLevel'] };
+}
+
+/** The placement layout of the cluster: every drive with its failure-domain path. */
+export function layoutDrives(cluster: Pick<ClusterSpec, 'nodes'>): LayoutDrive[] {
+  return cluster.nodes.flatMap((node) =>
+    node.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const, zone: node.zone, rack: node.rack, node: node.name })),
+  );
+}
