@@ -16,7 +16,7 @@ import { planPlacement } from '../placement/domain-placement.js';
 import type { DomainPlacement } from '../placement/domain-placement.js';
 import type { ClusterLayout } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
-import type { BlobClient, FragmentWriter, MetaClient } from './clients.js';
+import type { BlobClient, MetaClient } from './clients.js';
 import { fragmentId, newVersionId } from './ids.js';
 import { readPartRange } from './part-reader.js';
 import type { ShardFailure } from './part-reader.js';
@@ -344,7 +344,7 @@ export class Gateway {
     const failed = opened.flatMap((outcome, shard) => (outcome.status === 'rejected' ? [{ shard, reason: outcome.reason as unknown }] : []));
     const quorum = m === 0 ? k : k + 1;
     if (writers.length - failed.length < quorum) {
-      await Promise.all(writers.map((writer) => writer?.abort().catch(() => undefined)));
+      await Promise.all(writers.flatMap((writer) => (writer === undefined ? [] : [writer.abort().catch(() => undefined)])));
       throw failed[0]!.reason;
     }
     for (const { shard, reason } of failed) {
