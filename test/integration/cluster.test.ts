@@ -1,6 +1,6 @@
 // A local cluster of real processes, through the CLI a user runs:
 // `tessera cluster start --nodes 6 --zones 3` (3 metadata replicas in three
-// zones, 6 blob nodes of 2 drives, one gateway), S3 through @aws-sdk/client-s3,
+// zones, 6 blob nodes of 2 drives, two gateways), S3 through @aws-sdk/client-s3,
 // `cluster status`, and `cluster stop` / `start` again. Then chaos under
 // continuous PUT/GET load: kill -9 up to m blob nodes and one metadata replica
 // at random moments, restart them, repeat. Every read during the run must be
@@ -57,8 +57,8 @@ function restartNode(dir: string, name: string): void {
   writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');
 }
 
-function clientFor(output: string): S3Client {
-  const endpoint = /endpoint:\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+function clientFor(output: string, gateway = 0): S3Client {
+  const endpoint = [...output.matchAll(/endpoint:\s+(http:\/\/127\.0\.0\.1:\d+)/g)][gateway]?.[1];
   const accessKeyId = /access key:\s+(\S+)/.exec(output)?.[1];
   const secretAccessKey = /secret key:\s+(\S+)/.exec(output)?.[1];
   assert.ok(endpoint !== undefined && accessKeyId !== undefined && secretAccessKey !== undefined, `start printed endpoint and keys:\n${output}`);
@@ -79,11 +79,14 @@ function retryable(error: unknown): boolean {
 describe('local cluster of real processes', { timeout: 600_000 }, () => {
   let dir: string;
   let client: S3Client;
+  /** The second gateway: the same cluster through another process. */
+  let second: S3Client;
 
   before(async () => {
     dir = await makeTempDir('cluster');
-    const output = await cli('cluster', 'start', '--nodes', '6', '--zones', '3', '--ec', '4+2', '--dir', dir);
+    const output = await cli('cluster', 'start', '--nodes', '6', '--zones', '3', '--ec', '4+2', '--gateways', '2', '--dir', dir);
     client = clientFor(output);
+    second = clientFor(output, 1);
     assert.match(output, /protection:\s+4\+2 over 3 zones: survives the loss of any 1 zone/);
   });
 
@@ -104,13 +107,18 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
     await client.send(new PutObjectCommand({ Bucket: 'chaos', Key: 'small', Body: small }));
     await client.send(new PutObjectCommand({ Bucket: 'chaos', Key: 'large', Body: large }));
     assert.ok((await bodyOf(client, 'large')).equals(large));
+    assert.ok((await bodyOf(second, 'large')).equals(large), 'the second gateway reads what the first wrote');
+    await second.send(new PutObjectCommand({ Bucket: 'chaos', Key: 'via-second', Body: small }));
+    assert.ok((await bodyOf(client, 'via-second')).equals(small), 'and the first reads what the second wrote');
     const status = await cli('cluster', 'status', '--dir', dir);
     assert.match(status, /PRIMARY/);
     assert.match(status, /zone-2/);
     assert.match(status, /PROTECTION: 4\+2 over 3 zones/);
     await cli('cluster', 'stop', '--dir', dir);
     assert.ok(readRecord(dir).nodes.every((node) => node.pid === undefined));
-    client = clientFor(await cli('cluster', 'start', '--dir', dir));
+    const restarted = await cli('cluster', 'start', '--dir', dir);
+    client = clientFor(restarted);
+    second = clientFor(restarted, 1);
     assert.ok((await bodyOf(client, 'small')).equals(small));
     assert.ok((await bodyOf(client, 'large')).equals(large));
   });
@@ -122,12 +130,14 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
     let retryableErrors = 0;
     let stop = false;
     const worker = async (id: number): Promise<void> => {
+      // Half the workers go through each gateway: both serve the same cluster.
+      const via = id % 2 === 0 ? client : second;
       for (let round = 0; !stop; round++) {
         const key = `w${id}-${round}`;
         const size = round % 3 === 0 ? 300 * 1024 + round : 1000 + round;
         const body = Buffer.alloc(size, (id * 31 + round) & 0xff);
         try {
-          await client.send(new PutObjectCommand({ Bucket: 'chaos', Key: key, Body: body }));
+          await via.send(new PutObjectCommand({ Bucket: 'chaos', Key: key, Body: body }));
           acknowledged.set(key, body);
         } catch (error) {
           if (!retryable(error)) throw error;
@@ -137,7 +147,7 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
         if (keys.length === 0) continue;
         const probe = keys[Math.floor(random() * keys.length)]!;
         try {
-          const got = await bodyOf(client, probe);
+          const got = await bodyOf(via, probe);
           reads++;
           assert.ok(got.equals(acknowledged.get(probe)!), `GET ${probe} returned wrong bytes`);
         } catch (error) {
