@@ -40,6 +40,8 @@ export interface MetaServiceOptions {
   readonly tickMs?: number;
   /** Log entries kept behind the checkpoint for lagging replicas. */
   readonly logRetainOps?: number;
+  /** This replica replaces one whose disk was lost (honoured on an empty store only). */
+  readonly replacement?: boolean;
 }
 
 export class MetaBusyError extends Error {
@@ -97,6 +99,7 @@ export class MetaService {
       // Remote gateways' reads (gateway/remote-meta-client.ts), answered once this primary confirms it leads.
       query: (reader, query) => runMetaQuery(reader, decodeMetaQuery(query)),
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      ...(options.replacement === true ? { replacement: true } : {}),
       replica: tuning,
     });
     if ((options.addresses?.length ?? 1) === 1) {

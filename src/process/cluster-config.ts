@@ -37,8 +37,12 @@ export interface ClusterSpec {
 }
 
 export interface NodeRoles {
-  /** This node runs metadata replica `replicaIndex` (listening at cluster.meta[replicaIndex]). */
-  readonly meta?: { readonly replicaIndex: number };
+  /**
+   * This node runs metadata replica `replicaIndex` (listening at
+   * cluster.meta[replicaIndex]). `replacement`: its disk was lost and this is
+   * an empty one (it learns the view from the others before it votes).
+   */
+  readonly meta?: { readonly replicaIndex: number; readonly replacement: boolean };
   /** This node serves its drives (cluster.nodes entry with this name) at its blob address. */
   readonly blob?: boolean;
   /** This node serves S3; `workers` also runs the janitor and GC (one gateway per cluster should). */
@@ -153,9 +157,10 @@ export function parseNodeConfig(source: string): NodeConfig {
   const name = text(node.name, 'node.name');
   const spec = cluster.nodes.find((candidate) => candidate.name === name);
   const roles = object(node.roles ?? {}, 'node.roles');
-  const result: { meta?: { replicaIndex: number }; blob?: boolean; gateway?: { host: string; port: number; workers: boolean } } = {};
+  const result: { meta?: { replicaIndex: number; replacement: boolean }; blob?: boolean; gateway?: { host: string; port: number; workers: boolean } } = {};
   if (roles.meta !== undefined) {
-    result.meta = { replicaIndex: integer(object(roles.meta, 'node.roles.meta').replicaIndex, 'node.roles.meta.replicaIndex', 0, cluster.meta.length - 1) };
+    const meta = object(roles.meta, 'node.roles.meta');
+    result.meta = { replicaIndex: integer(meta.replicaIndex, 'node.roles.meta.replicaIndex', 0, cluster.meta.length - 1), replacement: meta.replacement === true };
   }
   if (roles.blob === true) {
     if (spec === undefined || spec.drives.length === 0) fail('node.roles.blob', `node "${name}" has no drives in cluster.nodes`);

@@ -42,7 +42,7 @@ export interface RunOptions {
   readonly faultsMax?: number;
 }
 
-export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05, latentSectorErrorProbability: 0.03 };
+export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05, latentSectorErrorProbability: 0.03, diskLossProbability: 0.1 };
 export const defaultClockDrift: ClockDrift = { rateMax: 0.05, offsetMsMax: 200 };
 
 export interface SeedResult {
@@ -206,6 +206,10 @@ class FaultSchedule {
       this.log(`crash ${index}`);
     } else if (roll < 0.55 && down.length > 0) {
       const index = prng.pick(down);
+      // Now and then the disk is gone for good: the replica comes back empty.
+      if (simulation.disk.diskLossProbability !== undefined && prng.chance(simulation.disk.diskLossProbability) && simulation.canDamageDisk(index)) {
+        simulation.replaceDisk(index);
+      }
       simulation.restart(index);
       this.log(`restart ${index}`);
     } else if (roll < 0.75) {

@@ -311,4 +311,51 @@ describe('VSR scenarios', () => {
       }
     });
   }
+
+  it('replace a dead replica: its disk is lost, an empty replacement learns the view, catches up, and nothing committed is lost', () => {
+    const simulation = start(400, 3, { checkpointProbability: 0.3, logRetainOps: 8, compactOpsMin: 2 });
+    simulation.runUntil(1500);
+    const committed = simulation.committedOps;
+    simulation.crash(2);
+    simulation.replaceDisk(2);
+    simulation.restart(2);
+    assert.equal(simulation.replica(2)!.status, 'recovering');
+    simulation.runUntil(simulation.nowMs + 2000);
+    assert.equal(simulation.replica(2)!.status, 'normal', 'the replacement rejoined');
+    assert.ok(simulation.committedOps > committed);
+    // The replacement now counts toward a quorum: the group commits without replica 1.
+    simulation.crash(1);
+    const before = simulation.committedOps;
+    simulation.runUntil(simulation.nowMs + 2000);
+    assert.ok(simulation.committedOps > before, 'the primary and the replacement form a quorum');
+    finish(simulation);
+  });
+
+  // A replacement has lost the views its predecessor voted in. Here the old
+  // primary 0 is cut off while 1 and 2 form view 1; then 2's disk is lost and
+  // its replacement can reach only the stale primary. Learning the view from a
+  // quorum, it waits; taking the stale primary's StartView (planted bug), it
+  // lets view 0 commit behind view 1's back, and the checkers catch it.
+  for (const planted of [false, true]) {
+    it(`replacement behind a stale primary ${planted ? 'takes its StartView (planted bug): caught' : 'waits for a quorum to tell it the view'}`, () => {
+      for (let seed = 410; seed < 414; seed++) {
+        const simulation = start(seed, 3, { ...wholeLog, network: quietNetwork, unsafe: { skipViewDiscovery: planted } });
+        const run = (): void => {
+          simulation.runUntil(1000);
+          simulation.partition([0]);
+          while (!(simulation.replica(1)!.status === 'normal' && simulation.replica(1)!.view === 1)) simulation.runUntil(simulation.nowMs + 1);
+          simulation.runUntil(simulation.nowMs + 500);
+          simulation.crash(2);
+          simulation.replaceDisk(2);
+          simulation.partition([1]);
+          simulation.restart(2);
+          simulation.runUntil(simulation.nowMs + 1500);
+          if (!planted) assert.equal(simulation.replica(2)!.status, 'recovering', 'one answer is not a quorum');
+          finish(simulation);
+        };
+        if (planted) assert.throws(run, /disagree|did not converge|lost|differs|drops committed|not linearizable/);
+        else run();
+      }
+    });
+  }
 });

@@ -80,6 +80,8 @@ export interface DiskFaults {
   readonly bitFlipProbability: number;
   /** At restart, a run of 1–4 stored entries cannot be read at all (a latent sector error). */
   readonly latentSectorErrorProbability?: number;
+  /** When a crashed replica restarts, its whole disk was lost and replaced by an empty one. */
+  readonly diskLossProbability?: number;
 }
 
 /** Each replica's clock runs at its own rate, from its own offset (both chosen by the seed). */
@@ -319,6 +321,29 @@ export class Simulation {
     const committed = this.committedByOp.get(opNumber)?.checksum === entry.checksum ? ' (committed)' : '';
     this.trace.mix('corrupt', this.nowMs, node.index, opNumber, bit);
     this.faultLog.push(`t=${this.nowMs} disk ${node.index}: ${what} op ${opNumber}${committed}`);
+  }
+
+  /**
+   * A crashed replica's disk is lost and replaced by an empty one (log, hard
+   * state and checkpoint gone). It restarts as a replacement: it must learn
+   * the latest view from a quorum before it may adopt a StartView.
+   */
+  replaceDisk(index: ReplicaIndex): void {
+    const node = this.nodes[index]!;
+    assert(node.replica === undefined, `replica ${index} is up: replace its disk while it is down`);
+    this.trace.mix('replace_disk', this.nowMs, index);
+    node.log.length = 0;
+    node.logBase = 0;
+    node.checkpoint = undefined;
+    node.corruptFrom = undefined;
+    // What a replacement persists first (ReplicaOptions.replacement).
+    node.hardState.value = { view: 0, logView: 0, commitNumber: 0, recovering: true, viewUnknown: true };
+    this.faultLog.push(`t=${this.nowMs} disk ${index}: lost, replaced by an empty one`);
+  }
+
+  /** True when a seeded disk fault (or a disk replacement) may hit replica `index` now. */
+  canDamageDisk(index: ReplicaIndex): boolean {
+    return this.mayDamageDisk(this.nodes[index]!);
   }
 
   /**

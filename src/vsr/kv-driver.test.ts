@@ -197,6 +197,34 @@ describe('ReplicaDriver', () => {
   });
 });
 
+describe('ReplicaDriver, a replaced disk', () => {
+  it('an empty replacement recovers: its flag is durable before it sends anything; it learns the view, takes the state and converges', async () => {
+    const group = await openGroup({ logRetainOps: 2, compactOpsMin: 2 });
+    for (let request = 1; request <= 30; request++) await submit(group, 'c', request, { key: `k${request % 5}`, value: `${request}` });
+    await group.drivers[2]!.close();
+    group.drivers[2] = undefined;
+    group.stores[2] = new MemoryKvStore(); // The disk is gone.
+    const replacement = await ReplicaDriver.open<Op, Result>({
+      env: makeEnv(group.transport),
+      kv: group.stores[2],
+      stateMachine: register,
+      replicaIndex: 2,
+      addresses,
+      tickMs: 5,
+      replacement: true,
+      replica: { ...tuning, logRetainOps: 2, compactOpsMin: 2 },
+    });
+    assert.equal(replacement.replica.status, 'recovering');
+    assert.equal(readDurableState(group.stores[2]).hardState.viewUnknown, true, 'durable before anything is sent');
+    group.drivers[2] = replacement;
+    await submit(group, 'c', 31, { key: 'k1', value: '31' });
+    await eventually(() => replacement.replica.status === 'normal' && replacement.replica.commitNumber === 31, 'the replacement caught up');
+    await eventually(() => new Set(group.stores.map(stateOf)).size === 1, 'states converge');
+    assert.equal(readDurableState(group.stores[2]).hardState.viewUnknown, undefined);
+    await closeGroup(group);
+  });
+});
+
 describe('ReplicaDriver, remote clients', () => {
   it('a retry of a request still waiting joins it: one op, the same reply to both', async () => {
     const group = await openGroup();

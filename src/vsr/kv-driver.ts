@@ -58,6 +58,11 @@ export interface ReplicaDriverOptions<Op, Result> {
   /** A read not confirmed within this long fails (a primary cut off from its backups). */
   readonly readTimeoutMs?: number;
   /**
+   * This replica replaces one whose disk was lost (see ReplicaOptions.replacement).
+   * Honoured only on an empty store; a store that holds a replica's state opens as that replica.
+   */
+  readonly replacement?: boolean;
+  /**
    * Answers remote `{type: 'query', query}` messages: runs on the KvStore
    * through read() (linearizable) and replies `{ok: true, result}`; a query
    * that throws replies `{ok: false, error}`. Without it queries are refused.
@@ -212,14 +217,18 @@ export class ReplicaDriver<Op, Result> {
     await kv.transact((transaction) => {
       this.transaction = transaction;
       try {
-        if (fresh) transaction.put(hardStateKey, encodeRecord(durable.hardState));
+        if (fresh) {
+          // A replacement's first hard state says so: a crash before its first turn must not reopen it as a voter.
+          const first: HardState = this.options.replacement === true ? { ...durable.hardState, recovering: true, viewUnknown: true } : durable.hardState;
+          transaction.put(hardStateKey, encodeRecord(first));
+        }
         this.replicaValue = new Replica<Op, Result>({
           ...this.options.replica,
           replicaIndex: this.options.replicaIndex,
           replicaCount: this.options.addresses.length,
           stateMachine: adapter,
           random: env.random,
-          ...(fresh ? {} : { durable }),
+          ...(fresh ? { replacement: this.options.replacement === true } : { durable }),
           atomicApply: true,
         });
       } finally {
@@ -570,6 +579,8 @@ const replicaMessageTypes = new Set([
   'get_state',
   'new_state',
   'checkpoint',
+  'recovery',
+  'recovery_response',
 ]);
 
 /** The shape every replica message shares: a known type, a view, and a sender that is another replica of the group. */

@@ -71,6 +71,13 @@ export type Message<Op, Result = never> =
       readonly entries: readonly LogEntry<Op>[];
       readonly commitNumber: number;
     }
+  /**
+   * A replica whose disk was replaced asks every other replica for its view
+   * (VR Revisited's recovery, for the one case a persisted view cannot cover:
+   * the views its predecessor voted in are lost). `view` is the sender's own.
+   */
+  | { readonly type: 'recovery'; readonly view: number; readonly from: ReplicaIndex; readonly nonce: number }
+  | { readonly type: 'recovery_response'; readonly view: number; readonly from: ReplicaIndex; readonly nonce: number }
   /** State transfer: the sender's state machine as of its commit number. */
   | {
       readonly type: 'checkpoint';

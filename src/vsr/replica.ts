@@ -62,6 +62,12 @@ export interface HardState {
    * StartView hands it the primary's log.
    */
   readonly recovering?: true;
+  /**
+   * Set from the start of a replacement replica (its predecessor's disk was
+   * lost) until a quorum of the others has told it the latest view: until
+   * then it accepts no StartView, since a stale primary's would do.
+   */
+  readonly viewUnknown?: true;
 }
 
 /**
@@ -159,6 +165,8 @@ export interface UnsafeFlags {
   readonly skipRecovery?: boolean;
   /** A primary restarted in its normal view resumes it (it may have sent Prepares it never persisted). */
   readonly resumePrimaryAfterRestart?: boolean;
+  /** A replacement replica takes the first StartView it gets, without learning the latest view from a quorum. */
+  readonly skipViewDiscovery?: boolean;
 }
 
 export interface ReplicaOptions<Op, Result> {
@@ -201,6 +209,14 @@ export interface ReplicaOptions<Op, Result> {
    *   vsr.checkpoint_for_repair  GetState is answered with a checkpoint
    */
   readonly faults?: FaultPoints;
+  /**
+   * A fresh replica taking the place of one whose disk was lost (same index,
+   * empty state). Its predecessor may have acknowledged entries and voted in
+   * views that nobody else remembers for it, so it recovers (no votes, no
+   * acknowledgements) and first learns the latest view from a quorum of the
+   * others, so that a stale primary cannot recruit it. Ignored with `durable`.
+   */
+  readonly replacement?: boolean;
   readonly unsafe?: UnsafeFlags;
 }
 
@@ -293,6 +309,10 @@ export class Replica<Op, Result> {
   private heldBackLastReady = false;
   /** While recovering: the intact prefix; the disk keeps the corrupt rest until StartView replaces it. */
   private recoveringIntact: number | undefined;
+  /** A replacement that has not yet learned the latest view from a quorum (see `replacement`). */
+  private viewUnknown = false;
+  private recoveryNonce = 0;
+  private readonly recoveryViews = new Map<ReplicaIndex, number>();
 
   constructor(options: ReplicaOptions<Op, Result>) {
     assert(options.replicaCount >= 1 && options.replicaCount % 2 === 1, `replica count ${options.replicaCount} must be odd`);
@@ -319,6 +339,12 @@ export class Replica<Op, Result> {
     this.readRoundBase = (this.random.uint32() % 2 ** 20) * 2 ** 32 + this.random.uint32();
     this.readRound = this.readRoundBase;
     if (options.durable !== undefined) this.restore(options.durable);
+    else if (options.replacement === true && this.replicaCount > 1) {
+      this.statusValue = 'recovering';
+      this.recoveringIntact = 0;
+      this.viewUnknown = this.unsafe.skipViewDiscovery !== true;
+      this.hardStateDirty = true; // Durable before anything is sent: a restart stays a replacement.
+    }
     this.resetViewTimer();
     // A primary sends Prepares before persisting them (Ready.messagesNow), so
     // a restarted primary may lack entries its backups hold. Resuming its
@@ -385,11 +411,21 @@ export class Replica<Op, Result> {
   // Inputs.
 
   step(message: Message<Op, Result>): void {
+    if (message.type === 'recovery') {
+      // Any replica that knows its view says it; the sender takes the highest of a quorum.
+      if (!this.viewUnknown) this.send(message.from, { type: 'recovery_response', view: this.viewValue, from: this.replicaIndex, nonce: message.nonce });
+      return;
+    }
     if (this.statusValue === 'recovering') {
+      if (this.viewUnknown) {
+        if (message.type === 'recovery_response') this.onRecoveryResponse(message);
+        return;
+      }
       if (message.type === 'start_view') this.onStartView(message);
       if (message.type === 'checkpoint') this.onCheckpoint(message);
       return;
     }
+    if (message.type === 'recovery_response') return;
     if (message.type === 'request') {
       this.onRequest(message);
       return;
@@ -479,6 +515,23 @@ export class Replica<Op, Result> {
   }
 
   /**
+   * A replacement learns the latest view: the highest a quorum of the others
+   * reports (with n = 2f + 1, any f + 1 of the other 2f replicas meet every
+   * quorum that could have formed a later view, even one its predecessor was
+   * in). From then on it recovers like any replica with a damaged log.
+   */
+  private onRecoveryResponse(message: Extract<Message<Op>, { type: 'recovery_response' }>): void {
+    if (message.nonce !== this.recoveryNonce || message.from === this.replicaIndex) return;
+    this.recoveryViews.set(message.from, message.view);
+    if (this.recoveryViews.size < this.quorum) return;
+    this.viewValue = Math.max(this.viewValue, ...this.recoveryViews.values());
+    this.viewUnknown = false;
+    this.recoveryViews.clear();
+    this.hardStateDirty = true;
+    this.repairTimer = 0;
+  }
+
+  /**
    * The driver made the state machine's state through `opNumber` durable (a
    * checkpoint): log entries behind it may be compacted.
    */
@@ -492,6 +545,16 @@ export class Replica<Op, Result> {
     this.nowMs = Math.max(this.nowMs, nowMs);
     this.repairTimer = Math.max(0, this.repairTimer - 1);
     if (this.statusValue === 'recovering') {
+      if (this.viewUnknown) {
+        // A fresh round each time: only answers to this round's nonce count.
+        if (this.repairTimer === 0) {
+          this.repairTimer = this.timeouts.repairTicks;
+          this.recoveryNonce = this.random.uint32();
+          this.recoveryViews.clear();
+          this.broadcast({ type: 'recovery', view: this.viewValue, from: this.replicaIndex, nonce: this.recoveryNonce });
+        }
+        return;
+      }
       // StartViewChange for its own view: a primary of that view or a newer one
       // answers with StartView; replicas still in an older view move on to it.
       if (this.repairTimer === 0) {
@@ -618,7 +681,8 @@ export class Replica<Op, Result> {
     const intact = this.opNumber;
     const corrupt = intactCount < stored.length;
     if (corrupt) this.logGeneration++;
-    const recover = (corrupt || hardState.recovering === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    const recover = (corrupt || hardState.recovering === true || hardState.viewUnknown === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    this.viewUnknown = recover && hardState.viewUnknown === true && this.unsafe.skipViewDiscovery !== true;
     if (corrupt && !recover) this.truncateAfter = intact;
     if (recover) this.hardStateDirty = true; // Recovering is durable before anything is sent.
     this.viewValue = hardState.view;
@@ -1105,7 +1169,8 @@ export class Replica<Op, Result> {
   private hardStateToPersist(): HardState {
     const view = this.unsafe.skipViewPersist === true && this.statusValue === 'view_change' ? this.logViewValue : this.viewValue;
     const recovering = this.statusValue === 'recovering' ? { recovering: true as const } : {};
-    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue, ...recovering };
+    const viewUnknown = this.viewUnknown ? { viewUnknown: true as const } : {};
+    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue, ...recovering, ...viewUnknown };
   }
 
   // Sending and timers.
