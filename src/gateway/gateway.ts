@@ -36,6 +36,8 @@ export interface GatewayOptions {
    * every drive is its own domain (the embedded node).
    */
   readonly layout?: ClusterLayout;
+  /** A window's data shards not all read after this long are also decoded from the others (hedged reads); off when absent. */
+  readonly hedgeAfterMs?: number;
 }
 
 export interface PutObjectInput extends VersionFields {
@@ -396,7 +398,16 @@ export class Gateway {
       for (const part of version.parts) {
         const partEnd = partStart + part.sizeBytes - 1;
         if (partEnd >= first && partStart <= last) {
-          const context = { blob: this.blob, coder: this.coder(part.scheme), versionId: version.versionId, onShardFailure: (failure: ShardFailure) => { this.hooks.onShardFailure(failure); } };
+          const hedge = this.options.hedgeAfterMs === undefined ? {} : { hedge: { clock: this.env.clock, afterMs: this.options.hedgeAfterMs } };
+          const context = {
+            blob: this.blob,
+            coder: this.coder(part.scheme),
+            versionId: version.versionId,
+            onShardFailure: (failure: ShardFailure) => {
+              this.hooks.onShardFailure(failure);
+            },
+            ...hedge,
+          };
           yield* readPartRange(context, part, Math.max(first, partStart) - partStart, Math.min(last, partEnd) - partStart);
         }
         partStart += part.sizeBytes;

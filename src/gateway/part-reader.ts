@@ -4,8 +4,13 @@
 // consumed. If any data shard of a window is missing or corrupt, the window is
 // re-read from every other shard and decoded; failures are reported to the
 // healer hook. Every block is checksum-verified by the blob store first.
+// Hedged reads: when the data shards of a window have not all answered within
+// a deadline, the other shards are read too and the window decoded without the
+// slow ones; whichever finishes first is used (a slow drive or node costs one
+// deadline, not its whole latency).
 
 import type { ReedSolomonCoder } from '../erasure/reed-solomon.js';
+import type { Clock } from '../io/clock.js';
 import { createStripeLayout, dataBlocksForRange, stripeBlockBytes } from '../erasure/stripe-layout.js';
 import type { BlockSlice, StripeLayout } from '../erasure/stripe-layout.js';
 import { fragmentOwnerOf } from '../meta/records.js';
@@ -29,6 +34,8 @@ export interface PartReadContext {
   readonly coder: ReedSolomonCoder;
   readonly versionId: string;
   readonly onShardFailure: (failure: ShardFailure) => void;
+  /** Hedge a window's data-shard reads after `afterMs` (off when absent). */
+  readonly hedge?: { readonly clock: Clock; readonly afterMs: number };
 }
 
 type Window = { readonly slices: BlockSlice[]; readonly firstStripe: number; readonly lastStripe: number };
@@ -89,6 +96,8 @@ async function readWindow(
 ): Promise<Map<string, Buffer>> {
   const shards = [...new Set(window.slices.map((slice) => slice.shard))];
   if (!shards.some((shard) => missing.has(shard))) {
+    const hedge = context.hedge;
+    if (hedge !== undefined && layout.m > 0) return readHedged(context, part, layout, window, shards, missing, hedge);
     const direct = await readShards(context, part, window, shards);
     if (direct.failed.length === 0) return direct.blocks;
     for (const shard of direct.failed) missing.add(shard);
@@ -96,11 +105,55 @@ async function readWindow(
   return decodeWindow(context, part, layout, window, missing);
 }
 
+/**
+ * The data shards are read; if they have not all answered after the deadline,
+ * the window is also decoded without the slow ones. The first complete answer
+ * wins; a failed direct read waits for the decode (or starts one).
+ */
+async function readHedged(
+  context: PartReadContext,
+  part: PartRecord,
+  layout: StripeLayout,
+  window: Window,
+  shards: readonly number[],
+  missing: Set<number>,
+  hedge: { readonly clock: Clock; readonly afterMs: number },
+): Promise<Map<string, Buffer>> {
+  const settled = new Set<number>();
+  const direct = readShards(context, part, window, shards, (shard) => settled.add(shard));
+  const first = await Promise.race([direct.then((result) => ({ kind: 'direct' as const, result })), hedge.clock.sleep(hedge.afterMs).then(() => ({ kind: 'late' as const }))]);
+  if (first.kind === 'direct') {
+    if (first.result.failed.length === 0) return first.result.blocks;
+    for (const shard of first.result.failed) missing.add(shard);
+    return decodeWindow(context, part, layout, window, missing);
+  }
+  const slow = shards.filter((shard) => !settled.has(shard));
+  const without = new Set([...missing, ...slow]);
+  if (without.size > layout.m) {
+    // Too many slow to decode around them: wait for the direct read.
+    const result = await direct;
+    if (result.failed.length === 0) return result.blocks;
+    for (const shard of result.failed) missing.add(shard);
+    return decodeWindow(context, part, layout, window, missing);
+  }
+  const decoded = decodeWindow(context, part, layout, window, without);
+  const directDone = direct.then((result) => (result.failed.length === 0 ? result.blocks : Promise.reject(new Error('direct read failed'))));
+  try {
+    return await Promise.any([directDone, decoded]);
+  } catch {
+    // Both failed: a decode that knows every failure is the last resort.
+    const result = await direct;
+    for (const shard of result.failed) missing.add(shard);
+    return decodeWindow(context, part, layout, window, missing);
+  }
+}
+
 async function readShards(
   context: PartReadContext,
   part: PartRecord,
   window: Window,
   shards: readonly number[],
+  onSettled?: (shard: number) => void,
 ): Promise<{ blocks: Map<string, Buffer>; failed: number[] }> {
   const blocks = new Map<string, Buffer>();
   const failed: number[] = [];
@@ -116,6 +169,8 @@ async function readShards(
       } catch (error) {
         failed.push(shard);
         context.onShardFailure({ versionId: context.versionId, partNumber: part.partNumber, shard, driveId, error });
+      } finally {
+        onSettled?.(shard);
       }
     }),
   );

@@ -125,6 +125,7 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           objectBytesMax: 5 * 1024 * 1024 * 1024,
           drives: layout.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const })),
           layout,
+          hedgeAfterMs: 250,
         },
         {
           onGarbage: () => gc?.kick(),
