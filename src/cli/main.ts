@@ -58,8 +58,13 @@ async function node(argv: readonly string[]): Promise<void> {
   const started = await startClusterNode(config, logger);
   const roles = Object.keys(config.roles).join(', ');
   process.stdout.write(`Tessera node ${config.name} (${roles})${started.endpoint === undefined ? '' : `: S3 at ${started.endpoint}`}\n  protection: ${started.protection}\n`);
+  closeOnSignals(started);
+}
+
+/** SIGINT or SIGTERM closes `running` in order, then exits (1 if closing failed). */
+function closeOnSignals(running: { close(): Promise<void> }): void {
   const stop = (): void => {
-    started
+    running
       .close()
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
@@ -96,14 +101,7 @@ async function server(argv: readonly string[]): Promise<void> {
   if (m === 0) lines.push(`  WARNING: no parity. A damaged or lost drive folder loses data.`);
   lines.push(``, `  try: aws --endpoint-url ${started.endpoint} s3 mb s3://my-bucket`);
   process.stdout.write(lines.join('\n') + '\n');
-  const stop = (): void => {
-    started
-      .close()
-      .then(() => process.exit(0))
-      .catch(() => process.exit(1));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(started);
 }
 
 async function main(argv: readonly string[]): Promise<void> {

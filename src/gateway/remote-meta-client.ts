@@ -29,15 +29,12 @@ import type { Env } from '../io/env.js';
 import type { Random } from '../io/random.js';
 import { TransportError } from '../io/transport.js';
 import type { NodeAddress, Transport, TransportErrorCode } from '../io/transport.js';
-import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
-import type { ListUploadsOptions, ListVersionsOptions, MetaQueryOf, MetaQueryResults, MetaQueryType } from '../meta/meta-queries.js';
-import { MetaBusyError } from '../meta/meta-service.js';
+import type { MetaQueryOf, MetaQueryResults, MetaQueryType } from '../meta/meta-queries.js';
+import { ClientSessions, MetaBusyError } from '../meta/client-sessions.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
-import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 import { assert } from '../stdx/assert.js';
-import { bytesToHex } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import type { MetaClient } from './clients.js';
+import { QueryMetaClient } from './query-meta-client.js';
 
 export interface RemoteMetaClientOptions {
   /** This node's address: the `from` of every request. */
@@ -71,12 +68,6 @@ export class MetaRemoteError extends Error {
   override readonly name = 'MetaRemoteError';
 }
 
-interface Session {
-  readonly clientId: string;
-  requestNumber: number;
-}
-
-type Queued = { readonly op: MetaOp; readonly resolve: (result: MetaResult) => void; readonly reject: (error: Error) => void };
 
 type Attempt =
   | { readonly kind: 'ok'; readonly result: unknown }
@@ -87,7 +78,7 @@ type Attempt =
 /** Transport codes no other replica or later attempt can fix. */
 const finalCodes: ReadonlySet<TransportErrorCode> = new Set(['bad_address', 'too_large']);
 
-export class RemoteMetaClient implements MetaClient {
+export class RemoteMetaClient extends QueryMetaClient {
   private readonly transport: Transport;
   private readonly clock: Clock;
   private readonly random: Random;
@@ -96,13 +87,8 @@ export class RemoteMetaClient implements MetaClient {
   private readonly attemptTimeoutMs: number;
   private readonly backoffMsMin: number;
   private readonly backoffMsMax: number;
-  private readonly sessionsMax: number;
-  private readonly queueOpsMax: number;
   private readonly queriesInFlightMax: number;
-  private readonly sessionPrefix: string;
-  private readonly idleSessions: Session[] = [];
-  private sessionCount = 0;
-  private readonly queue: Queued[] = [];
+  private readonly sessions: ClientSessions;
   private queriesInFlight = 0;
   private primaryGuess: number;
   private viewSeen = 0;
@@ -115,6 +101,7 @@ export class RemoteMetaClient implements MetaClient {
     env: Env,
     private readonly options: RemoteMetaClientOptions,
   ) {
+    super();
     this.transport = env.transport;
     this.clock = env.clock;
     this.random = env.random;
@@ -123,17 +110,18 @@ export class RemoteMetaClient implements MetaClient {
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 2500;
     this.backoffMsMin = options.backoffMsMin ?? 10;
     this.backoffMsMax = options.backoffMsMax ?? 500;
-    this.sessionsMax = options.sessionsMax ?? 256;
-    this.queueOpsMax = options.queueOpsMax ?? 16384;
     this.queriesInFlightMax = options.queriesInFlightMax ?? 4096;
     this.primaryGuess = options.primaryGuess ?? 0;
     // Fresh client ids per client: request numbers restart at 1, and two gateways never share an id.
-    this.sessionPrefix = bytesToHex(env.random.bytes(8));
+    this.sessions = new ClientSessions(env.random, options.sessionsMax ?? 256, options.queueOpsMax ?? 16384, (clientId, requestNumber, op) => {
+      const message = encodeRecord({ type: 'request', clientId, requestNumber, op });
+      return this.call(message, `op ${op.type}`) as Promise<MetaResult>;
+    });
     assert(this.replicas.length >= 1 && this.replicas.length <= 7, `a metadata group of ${this.replicas.length} replicas`);
     assert(this.primaryGuess >= 0 && this.primaryGuess < this.replicas.length, `primaryGuess ${this.primaryGuess}`);
     assert(this.deadlineMs > 0 && this.attemptTimeoutMs > 0, `deadlineMs ${this.deadlineMs}, attemptTimeoutMs ${this.attemptTimeoutMs}`);
     assert(this.backoffMsMin > 0 && this.backoffMsMax >= this.backoffMsMin, `backoff ${this.backoffMsMin}..${this.backoffMsMax} ms`);
-    assert(this.sessionsMax > 0 && this.queueOpsMax >= 0 && this.queriesInFlightMax > 0, 'remote meta client limits');
+    assert(this.queriesInFlightMax > 0, 'remote meta client limits');
   }
 
   /** The replica index currently believed to be the primary. */
@@ -144,41 +132,10 @@ export class RemoteMetaClient implements MetaClient {
   /** Replicates `op` through the group's primary; resolves with its result once committed. */
   submit(op: MetaOp): Promise<MetaResult> {
     if (this.closed) return Promise.reject(new MetaUnavailableError('metadata client closed'));
-    const session = this.takeSession();
-    if (session !== undefined) return this.run(session, op);
-    if (this.queue.length >= this.queueOpsMax) return Promise.reject(new MetaBusyError(`metadata queue full (${this.queueOpsMax} ops)`));
-    return new Promise((resolve, reject) => this.queue.push({ op, resolve, reject }));
+    return this.sessions.submit(op);
   }
 
-  private takeSession(): Session | undefined {
-    const idle = this.idleSessions.pop();
-    if (idle !== undefined) return idle;
-    if (this.sessionCount >= this.sessionsMax) return undefined;
-    this.sessionCount++;
-    return { clientId: `${this.sessionPrefix}-${this.sessionCount}`, requestNumber: 0 };
-  }
-
-  private async run(session: Session, op: MetaOp): Promise<MetaResult> {
-    try {
-      session.requestNumber++;
-      const message = encodeRecord({ type: 'request', clientId: session.clientId, requestNumber: session.requestNumber, op });
-      return (await this.call(message, `op ${op.type}`)) as MetaResult;
-    } finally {
-      this.releaseSession(session);
-    }
-  }
-
-  private releaseSession(session: Session): void {
-    const next = this.queue.shift();
-    if (next === undefined) {
-      this.idleSessions.push(session);
-      assert(this.idleSessions.length <= this.sessionCount, 'idle sessions within the sessions made');
-      return;
-    }
-    this.run(session, next.op).then(next.resolve, next.reject);
-  }
-
-  private async query<T extends MetaQueryType>(query: MetaQueryOf<T>): Promise<MetaQueryResults[T]> {
+  protected async query<T extends MetaQueryType>(query: MetaQueryOf<T>): Promise<MetaQueryResults[T]> {
     if (this.closed) throw new MetaUnavailableError('metadata client closed');
     if (this.queriesInFlight >= this.queriesInFlightMax) throw new MetaBusyError(`metadata reads in flight at the limit (${this.queriesInFlightMax})`);
     this.queriesInFlight++;
@@ -293,64 +250,8 @@ export class RemoteMetaClient implements MetaClient {
   /** Refuses new calls; calls under way stop at their next retry with MetaUnavailableError. */
   close(): void {
     this.closed = true;
-    for (const queued of this.queue.splice(0)) queued.reject(new MetaUnavailableError('metadata client closed'));
+    this.sessions.rejectQueued(new MetaUnavailableError('metadata client closed'));
   }
 
   // Reads: one MetaQuery each (meta/meta-queries.ts).
-
-  getBucket(bucket: string): Promise<BucketRecord | undefined> {
-    return this.query({ type: 'get_bucket', bucket });
-  }
-
-  listBuckets(): Promise<BucketRecord[]> {
-    return this.query({ type: 'list_buckets' });
-  }
-
-  getObject(bucket: string, key: string): Promise<VersionRecord | undefined> {
-    return this.query({ type: 'get_object', bucket, key });
-  }
-
-  getVersion(bucket: string, key: string, s3VersionId: string): Promise<VersionRecord | undefined> {
-    return this.query({ type: 'get_version', bucket, key, s3VersionId });
-  }
-
-  getLatestVersion(bucket: string, key: string): Promise<VersionRecord | undefined> {
-    return this.query({ type: 'get_latest_version', bucket, key });
-  }
-
-  listVersions(bucket: string, options: ListVersionsOptions): Promise<VersionRecord[]> {
-    return this.query({ type: 'list_versions', bucket, options });
-  }
-
-  listObjects(query: ListObjectsQuery): Promise<ListObjectsResult> {
-    return this.query({ type: 'list_objects', query });
-  }
-
-  listPreparing(): Promise<VersionRecord[]> {
-    return this.query({ type: 'list_preparing' });
-  }
-
-  listGarbage(limit: number): Promise<GarbageRecord[]> {
-    return this.query({ type: 'list_garbage', limit });
-  }
-
-  getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined> {
-    return this.query({ type: 'get_upload', bucket, key, uploadId });
-  }
-
-  listUploads(bucket: string, options: ListUploadsOptions): Promise<UploadRecord[]> {
-    return this.query({ type: 'list_uploads', bucket, options });
-  }
-
-  listParts(uploadId: string): Promise<UploadPartRecord[]> {
-    return this.query({ type: 'list_parts', uploadId });
-  }
-
-  listAccessKeys(): Promise<AccessKeyRecord[]> {
-    return this.query({ type: 'list_access_keys' });
-  }
-
-  isVersionReferenced(versionId: string): Promise<boolean> {
-    return this.query({ type: 'is_version_referenced', versionId });
-  }
 }

@@ -15,9 +15,9 @@ import type { Env } from '../io/env.js';
 import type { KvReader, KvStore } from '../io/kv-store.js';
 import type { NodeAddress } from '../io/transport.js';
 import { assert } from '../stdx/assert.js';
-import { bytesToHex } from '../stdx/bytes.js';
 import { decodeRecord } from '../stdx/codec.js';
 import { ReplicaDriver } from '../vsr/kv-driver.js';
+import { ClientSessions } from './client-sessions.js';
 import type { ReplicaTuning } from '../vsr/kv-driver.js';
 import { bucketRange, garbageRange, objectRange, preparingRange } from './keys.js';
 import { objectKeyName } from './keys.js';
@@ -44,24 +44,10 @@ export interface MetaServiceOptions {
   readonly replacement?: boolean;
 }
 
-export class MetaBusyError extends Error {
-  override readonly name = 'MetaBusyError';
-}
-
-interface Session {
-  readonly clientId: string;
-  requestNumber: number;
-}
-
-type Queued = { op: MetaOp; resolve: (result: MetaResult) => void; reject: (error: Error) => void };
+export { MetaBusyError } from './client-sessions.js';
 
 export class MetaService {
-  private readonly idleSessions: Session[] = [];
-  private sessionCount = 0;
-  private readonly queue: Queued[] = [];
-  private readonly sessionPrefix: string;
-  private readonly sessionsMax: number;
-  private readonly queueOpsMax: number;
+  private readonly sessions: ClientSessions;
 
   private constructor(
     env: Env,
@@ -69,11 +55,9 @@ export class MetaService {
     private readonly driver: ReplicaDriver<MetaOp, MetaResult>,
     options: MetaServiceOptions,
   ) {
-    // Fresh client ids every time the service opens: request numbers restart at 1.
-    this.sessionPrefix = bytesToHex(env.random.bytes(8));
-    this.sessionsMax = options.sessionsMax ?? 1024;
-    this.queueOpsMax = options.queueOpsMax ?? 16384;
-    assert(this.sessionsMax > 0 && this.queueOpsMax >= 0, 'meta service limits');
+    this.sessions = new ClientSessions(env.random, options.sessionsMax ?? 1024, options.queueOpsMax ?? 16384, (clientId, requestNumber, op) =>
+      this.driver.submit(clientId, requestNumber, op),
+    );
   }
 
   /** Opens this replica from what `kv` holds (a fresh group when empty). */
@@ -118,38 +102,7 @@ export class MetaService {
   submit(op: MetaOp): Promise<MetaResult> {
     const failure = this.driver.failed;
     if (failure !== undefined) return Promise.reject(failure);
-    const session = this.takeSession();
-    if (session !== undefined) return this.run(session, op);
-    if (this.queue.length >= this.queueOpsMax) {
-      return Promise.reject(new MetaBusyError(`metadata queue full (${this.queueOpsMax} ops)`));
-    }
-    return new Promise((resolve, reject) => this.queue.push({ op, resolve, reject }));
-  }
-
-  private takeSession(): Session | undefined {
-    const idle = this.idleSessions.pop();
-    if (idle !== undefined) return idle;
-    if (this.sessionCount >= this.sessionsMax) return undefined;
-    this.sessionCount++;
-    return { clientId: `${this.sessionPrefix}-${this.sessionCount}`, requestNumber: 0 };
-  }
-
-  private async run(session: Session, op: MetaOp): Promise<MetaResult> {
-    try {
-      session.requestNumber++;
-      return await this.driver.submit(session.clientId, session.requestNumber, op);
-    } finally {
-      this.releaseSession(session);
-    }
-  }
-
-  private releaseSession(session: Session): void {
-    const next = this.queue.shift();
-    if (next === undefined) {
-      this.idleSessions.push(session);
-      return;
-    }
-    this.run(session, next.op).then(next.resolve, next.reject);
+    return this.sessions.submit(op);
   }
 
   /** Resolves when no replica turn is running (for orderly shutdown and tests). */
@@ -158,7 +111,7 @@ export class MetaService {
   }
 
   async close(): Promise<void> {
-    for (const queued of this.queue.splice(0)) queued.reject(new Error('metadata service closed'));
+    this.sessions.rejectQueued(new Error('metadata service closed'));
     await this.driver.close();
   }
 

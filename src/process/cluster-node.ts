@@ -31,6 +31,7 @@ import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
 import { GarbageCollector } from '../workers/garbage-collector.js';
 import { Janitor } from '../workers/janitor.js';
+import { scheduleBackgroundPasses } from '../workers/background-passes.js';
 import type { NodeConfig } from './cluster-config.js';
 import { layoutDrives } from './cluster-config.js';
 import { HttpServer } from './http-server.js';
@@ -138,24 +139,9 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
       if (gatewayRole.workers) {
         const collector = new GarbageCollector(env, meta, blob, { graceMs: 60_000, batchMax: 256, isBeingRead: (versionId) => gateway.isBeingRead(versionId) });
         gc = collector;
-        const janitor = new Janitor(env, meta, 60 * 60 * 1000);
-        let stopped = false;
-        const schedule = (): void => {
-          clock.setTimer(30_000, () => {
-            if (stopped) return;
-            void janitor
-              .runPass()
-              .then(() => janitor.abortStaleUploads())
-              .then(() => collector.runPass())
-              .catch((error: unknown) => {
-                logger.log('warn', 'background pass failed', { error: String(error) });
-              })
-              .finally(schedule);
-          });
-        };
-        schedule();
+        const stopWorkers = scheduleBackgroundPasses(env, new Janitor(env, meta, 60 * 60 * 1000), collector, 30_000);
         closers.push(() => {
-          stopped = true;
+          stopWorkers();
           return Promise.resolve();
         });
       }

@@ -30,6 +30,7 @@ import { decodeRecord } from '../stdx/codec.js';
 import { GarbageCollector } from '../workers/garbage-collector.js';
 import { Janitor } from '../workers/janitor.js';
 import { sweepOrphans } from '../workers/orphan-sweep.js';
+import { scheduleBackgroundPasses } from '../workers/background-passes.js';
 import { loadOrCreateCredentials, checkLayout } from './data-dir.js';
 import type { Credentials } from './data-dir.js';
 
@@ -175,22 +176,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   const http = new HttpServer({ host: options.host, port: options.port, handle: (request) => api.handle(request), logger });
   const address = await http.listen();
 
-  let stopped = false;
-  const intervalMs = options.workerIntervalMs ?? 30_000;
-  const schedule = (): void => {
-    clock.setTimer(intervalMs, () => {
-      if (stopped) return;
-      void janitor
-        .runPass()
-        .then(() => janitor.abortStaleUploads())
-        .then(() => gc.runPass())
-        .catch((error: unknown) => {
-          logger.log('warn', 'background pass failed', { error: String(error) });
-        })
-        .finally(schedule);
-    });
-  };
-  schedule();
+  const stopWorkers = scheduleBackgroundPasses(env, janitor, gc, options.workerIntervalMs ?? 30_000);
 
   return {
     endpoint: `http://${address.host}:${address.port}`,
@@ -201,7 +187,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     fragments,
     driveDirs,
     async close() {
-      stopped = true;
+      stopWorkers();
       await http.close();
       await metaService.close();
       await kv.close();

@@ -1,0 +1,29 @@
+// The periodic background work of a gateway with workers: every interval, a
+// janitor pass (stale PREPARING versions), stale multipart uploads, then a GC
+// pass. Passes never overlap: the next is scheduled when one ends. Returns the
+// function that stops the schedule.
+
+import type { Env } from '../io/env.js';
+import type { GarbageCollector } from './garbage-collector.js';
+import type { Janitor } from './janitor.js';
+
+export function scheduleBackgroundPasses(env: Env, janitor: Janitor, gc: GarbageCollector, intervalMs: number): () => void {
+  let stopped = false;
+  const schedule = (): void => {
+    env.clock.setTimer(intervalMs, () => {
+      if (stopped) return;
+      void janitor
+        .runPass()
+        .then(() => janitor.abortStaleUploads())
+        .then(() => gc.runPass())
+        .catch((error: unknown) => {
+          env.logger.log('warn', 'background pass failed', { error: String(error) });
+        })
+        .finally(schedule);
+    });
+  };
+  schedule();
+  return () => {
+    stopped = true;
+  };
+}
