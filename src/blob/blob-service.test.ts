@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Clock, TimerHandle } from '../io/clock.js';
+import { ManualClock } from '../io/manual-clock.js';
 import { DiskError } from '../io/disk.js';
 import type { DiskFile, OpenMode } from '../io/disk.js';
 import { noFaults } from '../io/env.js';
@@ -33,46 +33,6 @@ const stride = blockSizeBytes + 4;
 const nodeAddress = 'blob-node-1';
 const clientAddress = 'gateway-1';
 
-/** A clock the test moves: timers fire in due order when advance() passes them. */
-class ManualClock implements Clock {
-  private monotonic = 0;
-  private nextTimerId = 1;
-  private readonly timers = new Map<number, { dueMs: number; callback: () => void }>();
-
-  nowMs(): number {
-    return 1_800_000_000_000 + this.monotonic;
-  }
-
-  monotonicMs(): number {
-    return this.monotonic;
-  }
-
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
-    const id = this.nextTimerId++;
-    this.timers.set(id, { dueMs: this.monotonic + delayMs, callback });
-    return { id };
-  }
-
-  clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle.id);
-  }
-
-  sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => this.setTimer(delayMs, resolve));
-  }
-
-  advance(deltaMs: number): void {
-    const targetMs = this.monotonic + deltaMs;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, timer]) => timer.dueMs <= targetMs).sort((a, b) => a[1].dueMs - b[1].dueMs)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.monotonic = due[1].dueMs;
-      due[1].callback();
-    }
-    this.monotonic = targetMs;
-  }
-}
 
 let root: string;
 let nextCase = 0;

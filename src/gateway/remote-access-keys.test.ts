@@ -6,7 +6,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle } from '../io/clock.js';
+import { ManualClock as SharedManualClock } from '../io/manual-clock.js';
 import type { Env } from '../io/env.js';
 import { noFaults } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
@@ -16,44 +16,22 @@ import { NodeRandom } from '../io/node/node-random.js';
 import type { AccessKeyRecord } from '../meta/records.js';
 import { RemoteAccessKeyCache } from './remote-access-keys.js';
 
-/** Time moves only when the test says so; due timers fire in order. */
-class ManualClock implements Clock {
-  private nowValue = 1000;
-  private nextId = 1;
-  private readonly timers = new Map<number, { dueMs: number; callback: () => void }>();
-
-  nowMs(): number {
-    return this.nowValue;
-  }
-  monotonicMs(): number {
-    return this.nowValue;
-  }
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { dueMs: this.nowValue + delayMs, callback });
-    return { id };
-  }
-  clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle.id);
-  }
-  sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => this.setTimer(delayMs, resolve));
+/** The manual clock, advanced asynchronously: promises settle between timers. */
+class ManualClock extends SharedManualClock {
+  constructor() {
+    super({ startMs: 1000, epochMs: 0 });
   }
   get pending(): number {
-    return this.timers.size;
+    return this.timersPending;
   }
   /** Moves time forward by `ms`, firing due timers and letting their promises settle. */
-  async advance(ms: number): Promise<void> {
-    const endMs = this.nowValue + ms;
+  async advanceAsync(ms: number): Promise<void> {
+    const endMs = this.monotonicMs() + ms;
     for (;;) {
       await settle();
-      const due = [...this.timers.entries()].filter(([, timer]) => timer.dueMs <= endMs).sort((a, b) => a[1].dueMs - b[1].dueMs)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.nowValue = Math.max(this.nowValue, due[1].dueMs);
-      due[1].callback();
+      if (!this.fireNext(endMs)) break;
     }
-    this.nowValue = endMs;
+    this.advance(endMs - this.monotonicMs());
     await settle();
   }
 }
@@ -106,9 +84,9 @@ describe('RemoteAccessKeyCache', () => {
     assert.equal(cache.byKey('AK1')?.secretAccessKey, 'secret-AK1');
     assert.equal(cache.byId('AK1'.padEnd(64, '0'))?.accessKeyId, 'AK1');
     meta.keys = [key('AK2')];
-    await clock.advance(999);
+    await clock.advanceAsync(999);
     assert.equal(cache.byKey('AK1')?.accessKeyId, 'AK1', 'a deleted key still works until the refresh');
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     assert.equal(cache.byKey('AK1'), undefined, 'gone after one interval');
     assert.equal(cache.byKey('AK2')?.accessKeyId, 'AK2');
     cache.stop();
@@ -121,14 +99,14 @@ describe('RemoteAccessKeyCache', () => {
     assert.equal(meta.reads, 1);
     meta.keys = [key('AK1')];
     assert.equal(cache.byKey('AK1'), undefined, 'the request that misses fails');
-    await clock.advance(99);
+    await clock.advanceAsync(99);
     assert.equal(meta.reads, 1, 'within the gap of the first load');
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     assert.equal(meta.reads, 2);
     assert.equal(cache.byKey('AK1')?.accessKeyId, 'AK1', 'the next request sees it');
     // A flood of misses costs one read per gap.
     for (let index = 0; index < 1000; index++) cache.byKey(`unknown-${index}`);
-    await clock.advance(100);
+    await clock.advanceAsync(100);
     assert.equal(meta.reads, 3);
     assert.equal(cache.misses, 1 + 1000);
     cache.stop();
@@ -138,13 +116,13 @@ describe('RemoteAccessKeyCache', () => {
     const { clock, meta, cache } = setup({ missRefreshGapMs: 0 });
     await cache.start();
     meta.hold = true;
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     assert.equal(meta.reads, 2, 'a periodic refresh is out');
     meta.keys = [key('AK1')]; // created after that refresh read the table
     assert.equal(cache.byKey('AK1'), undefined);
     meta.hold = false;
     meta.release();
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     assert.equal(meta.reads, 3, 'one more refresh after the one under way');
     assert.equal(cache.byKey('AK1')?.accessKeyId, 'AK1');
     cache.stop();
@@ -156,11 +134,11 @@ describe('RemoteAccessKeyCache', () => {
     await cache.start();
     meta.failing = true;
     meta.keys = [];
-    await clock.advance(3000);
+    await clock.advanceAsync(3000);
     assert.equal(meta.reads, 4);
     assert.equal(cache.byKey('AK1')?.accessKeyId, 'AK1', 'served from the last copy');
     meta.failing = false;
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     assert.equal(cache.byKey('AK1'), undefined);
     cache.stop();
 

@@ -18,7 +18,8 @@ import { BlobService } from '../blob/blob-service.js';
 import { FragmentError } from '../blob/fragment-error.js';
 import { fragmentHeaderBytes } from '../blob/fragment-format.js';
 import { FragmentStore } from '../blob/fragment-store.js';
-import type { Clock, TimerHandle } from '../io/clock.js';
+import type { Clock } from '../io/clock.js';
+import { ManualClock } from '../io/manual-clock.js';
 import { noFaults } from '../io/env.js';
 import type { Env } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
@@ -405,47 +406,3 @@ describe('RemoteBlobClient over TcpTransport', () => {
   });
 });
 
-/** A clock the test moves: timers fire in due order when advance() passes them. */
-class ManualClock implements Clock {
-  private monotonic = 0;
-  private nextTimerId = 1;
-  private readonly timers = new Map<number, { dueMs: number; callback: () => void }>();
-
-  get timersPending(): number {
-    return this.timers.size;
-  }
-
-  nowMs(): number {
-    return 1_800_000_000_000 + this.monotonic;
-  }
-
-  monotonicMs(): number {
-    return this.monotonic;
-  }
-
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
-    const id = this.nextTimerId++;
-    this.timers.set(id, { dueMs: this.monotonic + delayMs, callback });
-    return { id };
-  }
-
-  clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle.id);
-  }
-
-  sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => this.setTimer(delayMs, resolve));
-  }
-
-  advance(deltaMs: number): void {
-    const targetMs = this.monotonic + deltaMs;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, timer]) => timer.dueMs <= targetMs).sort((a, b) => a[1].dueMs - b[1].dueMs)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.monotonic = due[1].dueMs;
-      due[1].callback();
-    }
-    this.monotonic = targetMs;
-  }
-}
