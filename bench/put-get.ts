@@ -18,32 +18,30 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Pool } from 'undici';
 import { assert } from '../src/stdx/assert.js';
-import { bucket, createBucket, credentials, makeBenchRoot, region, reply, sigv4Signer, startHttpServer, startTessera, writeDurably } from './lib.js';
-import type { Server, Signer } from './lib.js';
+import {
+  bucket,
+  consumeBody,
+  createBucket,
+  credentials,
+  formatLatency,
+  makeBenchRoot,
+  mergeSamples,
+  region,
+  reply,
+  runSize,
+  sampleRate,
+  sigv4Signer,
+  startHttpServer,
+  startTessera,
+  undiciClient,
+  writeDurably,
+} from './lib.js';
+import type { Contender, ObjectClient, Sample, Server, Signer, SizePlan } from './lib.js';
 
 const sizeNames = ['4k', '1m', '64m'] as const;
 type SizeName = (typeof sizeNames)[number];
 type Operation = 'PUT' | 'GET';
-
-interface SizePlan {
-  readonly name: SizeName;
-  readonly label: string;
-  readonly objectBytes: number;
-  readonly concurrency: number;
-  /** Rounds alternate the servers' order, so drift on a shared machine hits both. */
-  readonly rounds: number;
-  /** Time box of one phase in one round (Infinity: run exactly opsPerRoundMax). */
-  readonly durationMs: number;
-  /** Most ops of one phase in one round: PUT's object count, a bound on time-boxed phases. */
-  readonly opsPerRoundMax: number;
-  /** Unmeasured PUT+GET ops per server first (JIT, sockets, page cache). */
-  readonly warmupOps: number;
-  /** Distinct payloads cycled over the keys, so a mixed-up object fails the check. */
-  readonly payloadVariants: number;
-  readonly unit: 'ops/s' | 'MB/s';
-}
 
 function plansFor(quick: boolean): SizePlan[] {
   const KiB = 1024;
@@ -65,10 +63,6 @@ const targets: readonly { size: SizeName; op: Operation; ratioMin: number }[] = 
   { size: '4k', op: 'PUT', ratioMin: 1.0 },
   { size: '4k', op: 'GET', ratioMin: 0.7 },
 ];
-/** Every verifyEvery-th GET compares content byte for byte; all GETs check length. */
-const verifyEvery = 8;
-/** A stuck request fails the run instead of hanging it (undici's default is 5 minutes). */
-const requestTimeoutMs = 60_000;
 
 interface Arguments {
   readonly quick: boolean;
@@ -124,36 +118,6 @@ async function startBaselineServer(directory: string): Promise<Server> {
 // ---------------------------------------------------------------------------
 // Clients: one code path for raw undici (Tessera and baseline), one for the SDK.
 
-interface ObjectClient {
-  put(key: string, body: Buffer): Promise<void>;
-  /** Returns the body length; compares content with `expected` when `verify`. */
-  get(key: string, expected: Buffer, verify: boolean): Promise<number>;
-  close(): Promise<void>;
-}
-
-function undiciClient(endpoint: string, connections: number, sign: Signer | undefined): ObjectClient {
-  const pool = new Pool(endpoint, { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs });
-  const pathOf = (key: string): string => `/${bucket}/${key}`;
-  return {
-    async put(key, body) {
-      const requestPath = pathOf(key);
-      const response = await pool.request({ method: 'PUT', path: requestPath, headers: sign?.('PUT', requestPath) ?? {}, body });
-      const text = await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`PUT ${endpoint}${requestPath}: ${response.statusCode} ${text}`);
-    },
-    async get(key, expected, verify) {
-      const requestPath = pathOf(key);
-      const response = await pool.request({ method: 'GET', path: requestPath, headers: sign?.('GET', requestPath) ?? {} });
-      if (response.statusCode !== 200) {
-        throw new Error(`GET ${endpoint}${requestPath}: ${response.statusCode} ${await response.body.text()}`);
-      }
-      return consume(response.body as AsyncIterable<Buffer>, expected, verify, `${endpoint}${requestPath}`);
-    },
-    // destroy, not close: after a failed op, close would wait for requests still in flight.
-    close: () => pool.destroy(),
-  };
-}
-
 function sdkClient(endpoint: string, connections: number): ObjectClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true, requestHandler: { httpAgent: agent } });
@@ -164,7 +128,7 @@ function sdkClient(endpoint: string, connections: number): ObjectClient {
     async get(key, expected, verify) {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       assert(response.Body !== undefined, `GET ${key} via SDK: no body`);
-      return consume(response.Body as AsyncIterable<Uint8Array>, expected, verify, `${endpoint}/${bucket}/${key} (sdk)`);
+      return consumeBody(response.Body as AsyncIterable<Uint8Array>, expected, verify, `${endpoint}/${bucket}/${key} (sdk)`);
     },
     close: () => {
       client.destroy();
@@ -172,90 +136,6 @@ function sdkClient(endpoint: string, connections: number): ObjectClient {
       return Promise.resolve();
     },
   };
-}
-
-async function consume(body: AsyncIterable<Uint8Array>, expected: Buffer, verify: boolean, what: string): Promise<number> {
-  let received = 0;
-  for await (const chunk of body) {
-    if (verify && !expected.subarray(received, received + chunk.length).equals(chunk)) {
-      throw new Error(`GET ${what}: content differs in bytes ${received}..${received + chunk.length - 1}`);
-    }
-    received += chunk.length;
-  }
-  if (received !== expected.length) throw new Error(`GET ${what}: ${received} bytes, PUT ${expected.length}`);
-  return received;
-}
-
-// ---------------------------------------------------------------------------
-// Load: `concurrency` workers claim op indexes until opsMax or the time box.
-
-interface Sample {
-  readonly ops: number;
-  readonly bytes: number;
-  readonly seconds: number;
-  readonly latenciesMs: readonly number[];
-}
-
-async function runLoad(concurrency: number, opsMax: number, durationMs: number, op: (index: number) => Promise<number>): Promise<Sample> {
-  const latenciesMs: number[] = [];
-  let claimed = 0;
-  let bytes = 0;
-  const start = performance.now();
-  const deadline = start + durationMs;
-  const worker = async (): Promise<void> => {
-    while (claimed < opsMax && performance.now() < deadline) {
-      const index = claimed++; // claimed before the await, so indexes are unique
-      const opStart = performance.now();
-      const opBytes = await op(index); // not `bytes += await …`: that reads bytes before the await
-      bytes += opBytes;
-      latenciesMs.push(performance.now() - opStart);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  assert(latenciesMs.length === claimed && claimed <= opsMax, `${latenciesMs.length} latencies for ${claimed} ops`);
-  return { ops: claimed, bytes, seconds: (performance.now() - start) / 1000, latenciesMs };
-}
-
-/** One server (or client) under test, with its measurements per round. */
-interface Contender {
-  readonly name: 'tessera' | 'baseline' | 'sdk';
-  readonly client: ObjectClient;
-  readonly puts: Sample[];
-  readonly gets: Sample[];
-}
-
-/**
- * Warms every contender up, then per round: every contender PUTs, then every
- * contender GETs what it PUT that round. Odd rounds reverse the order.
- */
-async function runSize(plan: SizePlan, payloads: readonly Buffer[], contenders: readonly Contender[]): Promise<void> {
-  // Keys name the contender: tessera and sdk share a bucket and must not overwrite each other.
-  const key = (contender: Contender, phase: string, index: number): string =>
-    `${contender.name}/${plan.name}/${phase}-${String(index).padStart(6, '0')}`;
-  const payloadOf = (index: number): Buffer => payloads[index % payloads.length]!;
-  const put = (contender: Contender, phase: string) => async (index: number) => {
-    await contender.client.put(key(contender, phase, index), payloadOf(index));
-    return plan.objectBytes;
-  };
-  const get = (contender: Contender, phase: string, count: number) => (index: number) =>
-    contender.client.get(key(contender, phase, index % count), payloadOf(index % count), index % verifyEvery === 0);
-  for (const contender of contenders) {
-    if (plan.warmupOps === 0) break;
-    await runLoad(plan.concurrency, plan.warmupOps, Infinity, put(contender, 'warm'));
-    await runLoad(plan.concurrency, plan.warmupOps, Infinity, get(contender, 'warm', plan.warmupOps));
-  }
-  for (let round = 0; round < plan.rounds; round++) {
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-    const phase = `round${round}`;
-    for (const contender of order) {
-      contender.puts.push(await runLoad(plan.concurrency, plan.opsPerRoundMax, plan.durationMs, put(contender, phase)));
-    }
-    for (const contender of order) {
-      const count = contender.puts.at(-1)!.ops;
-      contender.gets.push(await runLoad(plan.concurrency, plan.opsPerRoundMax, plan.durationMs, get(contender, phase, count)));
-    }
-    process.stdout.write(` ${round + 1}`);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -270,46 +150,23 @@ interface Row {
   readonly targetRatioMin: number | undefined;
 }
 
-function merged(samples: readonly Sample[]): Sample {
-  return {
-    ops: samples.reduce((total, sample) => total + sample.ops, 0),
-    bytes: samples.reduce((total, sample) => total + sample.bytes, 0),
-    seconds: samples.reduce((total, sample) => total + sample.seconds, 0),
-    latenciesMs: samples.flatMap((sample) => sample.latenciesMs),
-  };
-}
-
-function rate(plan: SizePlan, sample: Sample): number {
-  return plan.unit === 'ops/s' ? sample.ops / sample.seconds : sample.bytes / 1e6 / sample.seconds;
-}
-
-function percentileMs(sample: Sample, fraction: number): number {
-  const sorted = [...sample.latenciesMs].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(fraction * sorted.length) - 1)] ?? NaN;
-}
-
-function latency(sample: Sample): string {
-  const format = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
-  return `${format(percentileMs(sample, 0.5))}/${format(percentileMs(sample, 0.99))}`;
-}
-
 /** Lowest and highest tessera/baseline ratio of single rounds: how noisy the run was. */
 function roundRange(row: Row): string {
   assert(row.tessera.length === row.baseline.length, 'one tessera and one baseline sample per round');
-  const ratios = row.tessera.map((sample, round) => rate(row.plan, sample) / rate(row.plan, row.baseline[round]!));
+  const ratios = row.tessera.map((sample, round) => sampleRate(row.plan, sample) / sampleRate(row.plan, row.baseline[round]!));
   return `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
 }
 
 function cells(row: Row): string[] {
-  const tessera = merged(row.tessera);
-  const baseline = merged(row.baseline);
+  const tessera = mergeSamples(row.tessera);
+  const baseline = mergeSamples(row.baseline);
   const digits = row.plan.unit === 'ops/s' ? 0 : 1;
-  const ratio = rate(row.plan, tessera) / rate(row.plan, baseline);
+  const ratio = sampleRate(row.plan, tessera) / sampleRate(row.plan, baseline);
   const target = row.targetRatioMin;
   return [
-    row.plan.label, row.op, row.plan.unit, rate(row.plan, tessera).toFixed(digits), rate(row.plan, baseline).toFixed(digits), ratio.toFixed(3),
+    row.plan.label, row.op, row.plan.unit, sampleRate(row.plan, tessera).toFixed(digits), sampleRate(row.plan, baseline).toFixed(digits), ratio.toFixed(3),
     roundRange(row), target === undefined ? '-' : `>= ${target.toFixed(2)}`, target === undefined ? '' : ratio >= target ? 'PASS' : 'MISS',
-    latency(tessera), latency(baseline), `${tessera.ops}/${baseline.ops}`,
+    formatLatency(tessera), formatLatency(baseline), `${tessera.ops}/${baseline.ops}`,
   ];
 }
 
