@@ -197,6 +197,21 @@ describe('ReplicaDriver', () => {
   });
 });
 
+describe('ReplicaDriver, the network boundary', () => {
+  it('answers a status probe, and refuses malformed messages without handing them to the replica', async () => {
+    const group = await openGroup();
+    await submit(group, 'c', 1, { key: 'a', value: '1' });
+    const status = decodeRecord(await group.transport.request('probe', 'r0', encodeRecord({ type: 'status' }))) as { status: string; primaryIndex: number; commitNumber: number; failed: boolean };
+    assert.deepEqual([status.status, status.primaryIndex, status.commitNumber >= 1, status.failed], ['normal', 0, true, false]);
+    for (const malformed of [{ type: 'nonsense', view: 0, from: 1 }, { type: 'prepare', view: 0, from: 0 }, { type: 'commit', view: -1, from: 1 }, { type: 'commit', from: 7, view: 0 }, 'text']) {
+      await assert.rejects(group.transport.request('probe', 'r0', encodeRecord(malformed)));
+    }
+    assert.equal(group.drivers[0]!.failed, undefined, 'the replica is still running');
+    assert.equal(await submit(group, 'c', 2, { key: 'a', value: '2' }), '1');
+    await closeGroup(group);
+  });
+});
+
 describe('ReplicaDriver, a replaced disk', () => {
   it('an empty replacement recovers: its flag is durable before it sends anything; it learns the view, takes the state and converges', async () => {
     const group = await openGroup({ logRetainOps: 2, compactOpsMin: 2 });
