@@ -58,7 +58,16 @@ export class MetaStateMachine {
   /** The op being applied: its number orders versions in versioned buckets. */
   private opNumber = 0;
 
+  /**
+   * Applies one op. A result never carries object bodies: a version in it has
+   * its inline bytes dropped (the caller wrote them; they are in the state),
+   * because results are kept in the replica's client table and on its disk.
+   */
   apply(transaction: KvTransaction, sequenced: SequencedOp): MetaResult {
+    return withoutBodies(this.applyOp(transaction, sequenced));
+  }
+
+  private applyOp(transaction: KvTransaction, sequenced: SequencedOp): MetaResult {
     const { op, timestampMs } = sequenced;
     this.opNumber = sequenced.opNumber;
     assert(Number.isSafeInteger(sequenced.opNumber) && sequenced.opNumber > 0, 'op number');
@@ -272,4 +281,17 @@ export class MetaStateMachine {
     const garbage: GarbageRecord = { format: recordFormatVersion, versionId: ownerId, parts: striped, queuedMs: timestampMs };
     transaction.put(garbageKey(ownerId), encodeRecord(garbage));
   }
+}
+
+function withoutBodies(result: MetaResult): MetaResult {
+  if (!('version' in result)) return result;
+  const { version } = result;
+  if (version.inline === undefined && version.parts.every((part) => part.inline === undefined)) return result;
+  const { inline: _inline, ...rest } = version;
+  const parts = version.parts.map((part) => {
+    if (part.inline === undefined) return part;
+    const { inline: _partInline, ...partRest } = part;
+    return partRest;
+  });
+  return { ...result, version: { ...rest, parts } };
 }
