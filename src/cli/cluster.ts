@@ -300,6 +300,21 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
       }
       lines.push(`  replica ${index} ${address.padEnd(21)} ${state}`);
     }
+    let mapLine = 'CLUSTER MAP: not readable (no primary answered)';
+    for (const address of cluster.meta) {
+      try {
+        const reply = decodeRecord(await transport.request('status', address, encodeRecord({ type: 'query', query: { type: 'get_cluster_map' } }))) as {
+          ok: boolean;
+          result?: { epoch: number; nodes: unknown[] };
+        };
+        if (!reply.ok) continue;
+        mapLine = reply.result === undefined ? 'CLUSTER MAP: not installed yet' : `CLUSTER MAP: epoch ${reply.result.epoch}, ${reply.result.nodes.length} nodes (in metadata group 0)`;
+        break;
+      } catch {
+        // Try the next replica.
+      }
+    }
+    lines.push(mapLine);
     lines.push('', `GATEWAYS: ${record.gateways.map((address) => `http://${address}`).join(', ')}`);
     lines.push(`CAPACITY: ${gigabytes(free)} free of ${gigabytes(total)} (raw, reachable drives)`);
     const protection = analyzeProtection({ level: cluster.level, drives: layoutDrives(cluster) }, cluster.scheme);

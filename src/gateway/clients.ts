@@ -4,7 +4,7 @@
 
 import type { MetaOp, MetaResult } from '../meta/ops.js';
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
-import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
+import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 
 export interface MetaClient {
   submit(op: MetaOp): Promise<MetaResult>;
@@ -33,6 +33,8 @@ export interface MetaClient {
   listAccessKeys(): Promise<AccessKeyRecord[]>;
   /** Whether any metadata still references fragments of `versionId`. */
   isVersionReferenced(versionId: string): Promise<boolean>;
+  /** The cluster map (root group); undefined in the embedded node and before a cluster installs one. */
+  getClusterMap(): Promise<ClusterMapRecord | undefined>;
 }
 
 export interface FragmentWriter {

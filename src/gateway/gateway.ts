@@ -128,14 +128,23 @@ export class Gateway {
     const { k, m } = options.scheme;
     assert(options.inlineBytesMax >= 0 && options.inlineBytesMax < options.objectBytesMax, 'inline limit');
     assert(options.drives.length >= k + m, `scheme ${k}+${m} needs ${k + m} drives, have ${options.drives.length}`);
-    if (options.layout !== undefined) {
-      const plan = planPlacement(options.layout, options.scheme);
-      if (plan.status !== 'ok') throw new GatewayError(`Cannot place ${k}+${m} on this layout: ${plan.message}`);
-      this.domainPlacement = plan.placement;
-    }
+    if (options.layout !== undefined) this.useLayout(options.layout);
   }
 
-  private readonly domainPlacement: DomainPlacement | undefined;
+  private domainPlacement: DomainPlacement | undefined;
+
+  /**
+   * Places new parts over `layout` from now on (a cluster map with a newer
+   * epoch). Parts already written keep their drives: placements are recorded
+   * in metadata. A layout the scheme cannot be placed on is refused and the
+   * current one kept.
+   */
+  useLayout(layout: ClusterLayout): void {
+    const { k, m } = this.options.scheme;
+    const plan = planPlacement(layout, this.options.scheme);
+    if (plan.status !== 'ok') throw new GatewayError(`Cannot place ${k}+${m} on this layout: ${plan.message}`);
+    this.domainPlacement = plan.placement;
+  }
 
   /** One coder per scheme: parts written under an older scheme stay readable. */
   private coder(scheme: Scheme): ReedSolomonCoder {

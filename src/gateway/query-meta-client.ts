@@ -6,7 +6,7 @@
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
 import type { ListUploadsOptions, ListVersionsOptions, MetaQueryOf, MetaQueryResults, MetaQueryType } from '../meta/meta-queries.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
-import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
+import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 import type { MetaClient } from './clients.js';
 
 export abstract class QueryMetaClient implements MetaClient {
@@ -69,5 +69,9 @@ export abstract class QueryMetaClient implements MetaClient {
 
   isVersionReferenced(versionId: string): Promise<boolean> {
     return this.query({ type: 'is_version_referenced', versionId });
+  }
+
+  getClusterMap(): Promise<ClusterMapRecord | undefined> {
+    return this.query({ type: 'get_cluster_map' });
   }
 }

@@ -276,10 +276,10 @@ describe('RemoteBlobClient: failures', () => {
 
 describe('RemoteBlobClient: the gateway over it', () => {
   /** 6 drives on 6 / drivesPerNode blob nodes ("blob-0", …), 4+2, a metadata service, a gateway. */
-  async function cluster(drivesPerNode: number): Promise<{ env: Env; nodes: BlobNode[]; gateway: Gateway; meta: LocalMetaClient; failures: ShardFailure[] }> {
+  async function cluster(drivesPerNode: number, driveCount = 6): Promise<{ env: Env; nodes: BlobNode[]; gateway: Gateway; meta: LocalMetaClient; failures: ShardFailure[] }> {
     const env = makeEnv(new InProcessTransport());
     const nodes: BlobNode[] = [];
-    for (let first = 0; first < 6; first += drivesPerNode) {
+    for (let first = 0; first < driveCount; first += drivesPerNode) {
       const driveIds = Array.from({ length: drivesPerNode }, (_, index) => first + index);
       nodes.push(await startBlobNode(env, `blob-${nodes.length}`, driveIds));
     }
@@ -296,7 +296,7 @@ describe('RemoteBlobClient: the gateway over it', () => {
         blockSizeBytes: 64 * 1024,
         inlineBytesMax: 64 * 1024,
         objectBytesMax: 64 * 1024 * 1024,
-        drives: Array.from({ length: 6 }, (_, id) => ({ id, weight: 1, state: 'active' as const })),
+        drives: Array.from({ length: driveCount }, (_, id) => ({ id, weight: 1, state: 'active' as const })),
       },
       { onGarbage: () => undefined, onReadEnded: () => undefined, onShardFailure: (failure) => failures.push(failure) },
     );
@@ -361,6 +361,32 @@ describe('RemoteBlobClient: the gateway over it', () => {
     assert.deepEqual(part.missingShards, [part.drives.indexOf(lost.driveIds[0]!)]);
     assert.ok((await readAll(gateway.readObject(version))).equals(object));
     assert.deepEqual(temporaryFiles(lost), []);
+  });
+
+  it('a newer layout (a cluster map epoch) steers new parts: a draining node gets no shards, old parts still read', async () => {
+    const { gateway, meta } = await cluster(2, 12);
+    const object = Buffer.from(Array.from({ length: 400 * 1024 }, (_, index) => (index * 3) % 256));
+    const put = (key: string): Promise<unknown> =>
+      gateway.putObject({ bucket: 'photos', key, owner: 'alice', contentType: '', headers: {}, userMetadata: {}, body: body(object) });
+    await put('before');
+    const layout = {
+      level: 'node' as const,
+      drives: Array.from({ length: 12 }, (_, id) => ({ id, weight: 1, state: id < 2 ? ('draining' as const) : ('active' as const), zone: 'z', rack: `r${Math.floor(id / 2)}`, node: `n${Math.floor(id / 2)}` })),
+    };
+    gateway.useLayout(layout);
+    for (let index = 0; index < 8; index++) await put(`after-${index}`);
+    for (let index = 0; index < 8; index++) {
+      const version = await meta.getObject('photos', `after-${index}`);
+      assert.ok(version !== undefined && version.parts.every((part) => part.drives.every((drive) => drive >= 2)), 'no shard on the draining node');
+      const perNode = new Map<number, number>();
+      for (const drive of version.parts[0]!.drives) perNode.set(Math.floor(drive / 2), (perNode.get(Math.floor(drive / 2)) ?? 0) + 1);
+      assert.ok([...perNode.values()].every((count) => count <= 2), 'no node holds more than m shards');
+    }
+    const before = await meta.getObject('photos', 'before');
+    assert.ok(before !== undefined && (await readAll(gateway.readObject(before))).equals(object));
+    assert.throws(() => {
+      gateway.useLayout({ ...layout, drives: layout.drives.slice(0, 5) });
+    }, /Cannot place 4\+2/, 'a layout the scheme cannot be placed on is refused');
   });
 
   it('a node down before a PUT: its shard is written as missing (k+1 of k+m open), the object reads back; two more down and the PUT fails cleanly', async () => {

@@ -140,6 +140,9 @@ export function versionRange(bucket: string, prefix = ''): { start: Uint8Array; 
 
 //   k/<accessKeyId>   AccessKeyRecord
 
+/** The cluster map (root group only). */
+export const clusterMapKey = utf8('c/map');
+
 const accessKeyPrefix = utf8('k/');
 
 export function accessKeyKey(accessKeyId: string): Uint8Array {

@@ -99,6 +99,7 @@ describe('decodeMetaQuery', () => {
     { type: 'list_parts', uploadId: 'u' },
     { type: 'list_access_keys' },
     { type: 'is_version_referenced', versionId: 'v' },
+    { type: 'get_cluster_map' },
   ];
 
   it('takes every query back as it went over the network', () => {

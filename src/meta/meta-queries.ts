@@ -10,11 +10,11 @@
 
 import type { KvReader } from '../io/kv-store.js';
 import { decodeRecord } from '../stdx/codec.js';
-import { accessKeyRange, bucketRange, garbageKey, garbageRange, preparingKey, preparingRange, uploadKey, uploadRange, versionIndexKey, versionKey, versionRange } from './keys.js';
+import { accessKeyRange, bucketRange, clusterMapKey, garbageKey, garbageRange, preparingKey, preparingRange, uploadKey, uploadRange, versionIndexKey, versionKey, versionRange } from './keys.js';
 import { listKeysMax, listObjects } from './list-objects.js';
 import type { ListObjectsQuery, ListObjectsResult } from './list-objects.js';
 import { readUpload, readUploadParts } from './multipart.js';
-import type { AccessKeyRecord, BucketRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from './records.js';
+import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from './records.js';
 import { readBucket, readObject } from './state-machine.js';
 import { findVersion, keyVersions } from './versioning.js';
 
@@ -49,7 +49,8 @@ export type MetaQuery =
   | { readonly type: 'list_uploads'; readonly bucket: string; readonly options: ListUploadsOptions }
   | { readonly type: 'list_parts'; readonly uploadId: string }
   | { readonly type: 'list_access_keys' }
-  | { readonly type: 'is_version_referenced'; readonly versionId: string };
+  | { readonly type: 'is_version_referenced'; readonly versionId: string }
+  | { readonly type: 'get_cluster_map' };
 
 export type MetaQueryType = MetaQuery['type'];
 
@@ -69,6 +70,7 @@ export interface MetaQueryResults {
   list_parts: UploadPartRecord[];
   list_access_keys: AccessKeyRecord[];
   is_version_referenced: boolean;
+  get_cluster_map: ClusterMapRecord | undefined;
 }
 
 export type MetaQueryOf<T extends MetaQueryType> = Extract<MetaQuery, { readonly type: T }>;
@@ -147,6 +149,10 @@ const handlers: Handlers = {
   list_parts: (reader, query) => readUploadParts(reader, query.uploadId),
   list_access_keys: (reader) => decodeAll<AccessKeyRecord>(reader, accessKeyRange),
   is_version_referenced: (reader, query) => isVersionReferenced(reader, query.versionId),
+  get_cluster_map: (reader) => {
+    const bytes = reader.get(clusterMapKey);
+    return bytes === undefined ? undefined : (decodeRecord(bytes) as ClusterMapRecord);
+  },
 };
 
 /** Answers `query` from `reader`: the same code for the embedded node and a cluster's primary. */
@@ -182,6 +188,7 @@ const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'stri
   list_parts: strings('uploadId'),
   list_access_keys: [],
   is_version_referenced: strings('versionId'),
+  get_cluster_map: [],
 };
 
 function isLimit(value: unknown, max: number): boolean {

@@ -3,7 +3,7 @@
 // MetaStateMachine. The metadata service stamps every op with a timestamp when
 // it is sequenced; apply reads time only from there, never from a clock.
 
-import type { AccessKeyRecord, Acl, BucketRecord, PartRecord, TagSet, UploadRecord, VersionRecord, WriteConditions } from './records.js';
+import type { AccessKeyRecord, Acl, ClusterMapRecord, BucketRecord, PartRecord, TagSet, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 
 export type MetaOp =
   | {
@@ -86,7 +86,9 @@ export type MetaOp =
     }
   | { readonly type: 'abort_upload'; readonly bucket: string; readonly key: string; readonly uploadId: string }
   /** GC deleted these versions' fragments. */
-  | { readonly type: 'garbage_collected'; readonly versionIds: readonly string[] };
+  | { readonly type: 'garbage_collected'; readonly versionIds: readonly string[] }
+  /** Installs a cluster map whose epoch is above the current one (the first install included). */
+  | { readonly type: 'set_cluster_map'; readonly map: ClusterMapRecord };
 
 export type MetaOpType = MetaOp['type'];
 
@@ -118,6 +120,8 @@ export type MetaResult =
   | { readonly status: 'no_such_upload' }
   | { readonly status: 'invalid_part'; readonly partNumber: number }
   | { readonly status: 'invalid_part_order' }
+  /** A cluster map at this epoch or a newer one is installed already. */
+  | { readonly status: 'stale_cluster_map'; readonly epoch: number }
   | { readonly status: 'entity_too_small'; readonly partNumber: number };
 
 /** An op as sequenced by the metadata service: op number and timestamp assigned. */

@@ -77,6 +77,26 @@ export function fragmentOwnerOf(versionId: string, part: PartRecord): string {
   return part.fragmentOwnerId ?? versionId;
 }
 
+/**
+ * The cluster map, kept in metadata group 0 (the root group): every node with
+ * its zone, rack, blob address and drives (weight, state), the erasure scheme
+ * and failure-domain level, and the metadata group's replicas. Each change
+ * raises `epoch`; gateways cache the map and follow the epoch.
+ */
+export interface ClusterMapRecord {
+  readonly epoch: number;
+  readonly scheme: ErasureScheme;
+  readonly level: 'drive' | 'node' | 'rack' | 'zone';
+  readonly nodes: readonly {
+    readonly name: string;
+    readonly zone: string;
+    readonly rack: string;
+    readonly blob?: string;
+    readonly drives: readonly { readonly id: number; readonly weight: number; readonly state: 'active' | 'draining' | 'failed' }[];
+  }[];
+  readonly metaGroups: readonly { readonly group: number; readonly replicas: readonly string[] }[];
+}
+
 /** A multipart upload in progress. */
 export interface UploadRecord {
   readonly format: number;

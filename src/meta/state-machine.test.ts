@@ -14,7 +14,8 @@ import { AssertionError } from '../stdx/assert.js';
 import { decodeRecord } from '../stdx/codec.js';
 import { bucketRange, garbageKey, objectKeyName, preparingRange } from './keys.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
-import type { BucketRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
+import type { BucketRecord, ClusterMapRecord, PartRecord, VersionRecord, WriteConditions } from './records.js';
+import { runMetaQuery } from './meta-queries.js';
 import { MetaStateMachine, readBucket, readObject, readPreparing } from './state-machine.js';
 import { Harness, createBucket, garbage, part, putVersion, versionIndex, versionRecord } from './test-support.js';
 import type { VersionFields } from './test-support.js';
@@ -86,6 +87,26 @@ describe('MetaStateMachine: buckets', () => {
     assert.ok(created.status === 'bucket_created');
     assert.equal(readBucket(harness.kv, 'photos')?.bucketId, 'id-2');
     assert.equal(readBucket(harness.kv, 'photos')?.owner, 'bob');
+  });
+});
+
+describe('MetaStateMachine: the cluster map', () => {
+  it('set_cluster_map installs a map only above the current epoch; get_cluster_map reads it', async () => {
+    const harness = new Harness();
+    assert.equal(runMetaQuery(harness.kv, { type: 'get_cluster_map' }), undefined);
+    const map = (epoch: number, weight = 1): ClusterMapRecord => ({
+      epoch,
+      scheme: { k: 4, m: 2 },
+      level: 'zone',
+      nodes: [{ name: 'node-0', zone: 'zone-0', rack: 'rack-0', blob: '127.0.0.1:7100', drives: [{ id: 0, weight, state: 'active' }] }],
+      metaGroups: [{ group: 0, replicas: ['127.0.0.1:7001'] }],
+    });
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(1) }), { status: 'ok' });
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(1, 2) }), { status: 'stale_cluster_map', epoch: 1 }, 'a second gateway installing epoch 1 loses');
+    assert.equal(runMetaQuery(harness.kv, { type: 'get_cluster_map' })?.nodes[0]!.drives[0]!.weight, 1);
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, 3) }), { status: 'ok' });
+    assert.equal(runMetaQuery(harness.kv, { type: 'get_cluster_map' })?.epoch, 2);
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(1) }), { status: 'stale_cluster_map', epoch: 2 }, 'never back');
   });
 });
 

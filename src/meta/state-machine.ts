@@ -6,12 +6,12 @@
 import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert, unreachable } from '../stdx/assert.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { bucketKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey, versionRange } from './keys.js';
+import { bucketKey, clusterMapKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey, versionRange } from './keys.js';
 import { deleteOneVersion, deleteWithMarker, installVersioned, isVersioned, setVersioning } from './versioning.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
 import { abortUpload, commitPart, completeUpload, createUpload } from './multipart.js';
 import { createAccessKey, deleteAccessKey, updateBucket, updateVersion } from './attributes.js';
-import type { BucketRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
+import type { BucketRecord, ClusterMapRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 import { recordFormatVersion } from './records.js';
 
 export function readBucket(reader: KvReader, bucket: string): BucketRecord | undefined {
@@ -111,6 +111,13 @@ export class MetaStateMachine {
       case 'garbage_collected':
         for (const versionId of op.versionIds) transaction.delete(garbageKey(versionId));
         return { status: 'ok' };
+      case 'set_cluster_map': {
+        const current = transaction.get(clusterMapKey);
+        const epoch = current === undefined ? 0 : (decodeRecord(current) as ClusterMapRecord).epoch;
+        if (op.map.epoch <= epoch) return { status: 'stale_cluster_map', epoch };
+        transaction.put(clusterMapKey, encodeRecord(op.map));
+        return { status: 'ok' };
+      }
       default:
         return unreachable(op, 'unknown meta op');
     }

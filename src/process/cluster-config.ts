@@ -6,7 +6,8 @@
 // JSON; every field is checked here with a message that names it.
 
 import { parse as parseYaml } from 'yaml';
-import type { FailureDomainLevel, LayoutDrive, Scheme } from '../placement/layout.js';
+import type { ClusterMapRecord } from '../meta/records.js';
+import type { DriveState, FailureDomainLevel, LayoutDrive, Scheme } from '../placement/layout.js';
 import { failureDomainLevels } from '../placement/layout.js';
 
 export interface DriveSpec {
@@ -177,9 +178,26 @@ export function parseNodeConfig(source: string): NodeConfig {
   return { cluster, name, dataDir: text(node.dataDir, 'node.dataDir'), roles: result, logLevel: logLevel as NodeConfig['logLevel'] };
 }
 
-/** The placement layout of the cluster: every drive with its failure-domain path. */
-export function layoutDrives(cluster: Pick<ClusterSpec, 'nodes'>): LayoutDrive[] {
+/** The placement layout of the cluster: every drive with its failure-domain path (drives are active unless a map says otherwise). */
+export function layoutDrives(cluster: { readonly nodes: readonly (Omit<NodeSpec, 'drives'> & { readonly drives: readonly (DriveSpec & { readonly state?: DriveState })[] })[] }): LayoutDrive[] {
   return cluster.nodes.flatMap((node) =>
-    node.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const, zone: node.zone, rack: node.rack, node: node.name })),
+    node.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: drive.state ?? ('active' as const), zone: node.zone, rack: node.rack, node: node.name })),
   );
+}
+
+/** The first cluster map, built from the config's seed list (epoch 1). */
+export function initialClusterMap(cluster: ClusterSpec): ClusterMapRecord {
+  return {
+    epoch: 1,
+    scheme: cluster.scheme,
+    level: cluster.level,
+    nodes: cluster.nodes.map((node) => ({
+      name: node.name,
+      zone: node.zone,
+      rack: node.rack,
+      ...(node.blob === undefined ? {} : { blob: node.blob }),
+      drives: node.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const })),
+    })),
+    metaGroups: [{ group: 0, replicas: cluster.meta }],
+  };
 }

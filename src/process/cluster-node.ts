@@ -26,6 +26,8 @@ import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
 import { TcpTransport } from '../io/node/tcp-transport.js';
 import { MetaService } from '../meta/meta-service.js';
+import type { ClusterMapRecord } from '../meta/records.js';
+import { assert } from '../stdx/assert.js';
 import { analyzeProtection } from '../placement/protection.js';
 import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
@@ -33,7 +35,7 @@ import { GarbageCollector } from '../workers/garbage-collector.js';
 import { Janitor } from '../workers/janitor.js';
 import { scheduleBackgroundPasses } from '../workers/background-passes.js';
 import type { NodeConfig } from './cluster-config.js';
-import { layoutDrives } from './cluster-config.js';
+import { initialClusterMap, layoutDrives } from './cluster-config.js';
 import { HttpServer } from './http-server.js';
 
 export interface ClusterNode {
@@ -99,7 +101,18 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
       const gatewayRole = roles.gateway;
       const localAddress = `gateway:${config.name}`;
       const meta = new RemoteMetaClient(env, { localAddress, replicas: cluster.meta });
-      const blobAddress = new Map(cluster.nodes.flatMap((node) => node.drives.map((drive) => [drive.id, node.blob!] as const)));
+      // The cluster map lives in the root group: the first gateway up installs
+      // it from the config (a later one finds it there), then every gateway
+      // follows its epoch.
+      let map = await meta.getClusterMap();
+      if (map === undefined) {
+        await meta.submit({ type: 'set_cluster_map', map: initialClusterMap(cluster) });
+        map = await meta.getClusterMap();
+        assert(map !== undefined, 'the cluster map was installed');
+      }
+      const addressesOf = (current: ClusterMapRecord): Map<number, string> =>
+        new Map(current.nodes.flatMap((node) => (node.blob === undefined ? [] : node.drives.map((drive) => [drive.id, node.blob!] as const))));
+      let blobAddress = addressesOf(map);
       const blob = new RemoteBlobClient(env, {
         localAddress,
         addressOf: (driveId) => {
@@ -125,7 +138,7 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           inlineBytesMax: 64 * 1024,
           objectBytesMax: 5 * 1024 * 1024 * 1024,
           drives: layout.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const })),
-          layout,
+          layout: { level: map.level, drives: layoutDrives(map) },
           hedgeAfterMs: 250,
         },
         {
@@ -145,6 +158,31 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           return Promise.resolve();
         });
       }
+      let mapEpoch = map.epoch;
+      let stopFollowing = false;
+      const followMap = (): void => {
+        if (stopFollowing) return;
+        clock.setTimer(2000, () => {
+          void meta
+            .getClusterMap()
+            .then((next) => {
+              if (next === undefined || next.epoch <= mapEpoch) return;
+              gateway.useLayout({ level: next.level, drives: layoutDrives(next) });
+              blobAddress = addressesOf(next);
+              mapEpoch = next.epoch;
+              logger.log('info', 'gateway follows a new cluster map', { epoch: next.epoch });
+            })
+            .catch((error: unknown) => {
+              logger.log('warn', 'reading the cluster map failed', { error: String(error) });
+            })
+            .finally(followMap);
+        });
+      };
+      followMap();
+      closers.push(() => {
+        stopFollowing = true;
+        return Promise.resolve();
+      });
       const users = new UserDirectory([makeUser(cluster.root.accessKey, cluster.root.secretKey, 'root')], keys);
       const api = new S3Api(
         { env, meta, gateway, users, region: 'us-east-1', objectBytesMax: 5 * 1024 * 1024 * 1024, partBytesMin: 5 * 1024 * 1024, rootAccessKeyId: cluster.root.accessKey },

@@ -114,6 +114,7 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
     assert.match(status, /PRIMARY/);
     assert.match(status, /zone-2/);
     assert.match(status, /PROTECTION: 4\+2 over 3 zones/);
+    assert.match(status, /CLUSTER MAP: epoch 1, 6 nodes \(in metadata group 0\)/);
     await cli('cluster', 'stop', '--dir', dir);
     assert.ok(readRecord(dir).nodes.every((node) => node.pid === undefined));
     const restarted = await cli('cluster', 'start', '--dir', dir);
