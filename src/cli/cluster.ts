@@ -9,6 +9,8 @@
 //          replicas and their primary, the gateways and the protection level.
 //   stop   stops exactly the processes `start` recorded (SIGTERM, then SIGKILL
 //          after 10 s).
+//   drive  --node NAME | --drive ID, --state active|draining|failed: a new
+//          cluster map epoch in the root group; gateways place new parts by it.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +27,9 @@ import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
 import { TcpTransport } from '../io/node/tcp-transport.js';
 import { RemoteBlobClient } from '../gateway/remote-blob-client.js';
-import type { FailureDomainLevel, Scheme } from '../placement/layout.js';
+import { RemoteMetaClient } from '../gateway/remote-meta-client.js';
+import { planPlacement } from '../placement/domain-placement.js';
+import type { DriveState, FailureDomainLevel, Scheme } from '../placement/layout.js';
 import { analyzeProtection, validateScheme } from '../placement/protection.js';
 import type { ClusterSpec, NodeSpec } from '../process/cluster-config.js';
 import { layoutDrives } from '../process/cluster-config.js';
@@ -326,6 +330,43 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
   return 0;
 }
 
+/** Sets the state of some drives in a new epoch of the cluster map (refused if the scheme could no longer be placed). */
+async function drive(flags: ReadonlyMap<string, string>): Promise<number> {
+  const dir = path.resolve(flags.get('dir') ?? './cluster');
+  const record = readRecord(dir);
+  const raw = flags.get('state');
+  if (raw !== 'active' && raw !== 'draining' && raw !== 'failed') throw new ConfigError('--state must be active, draining or failed');
+  const state: DriveState = raw;
+  const nodeName = flags.get('node');
+  const driveId = flags.get('drive') === undefined ? undefined : Number(flags.get('drive'));
+  if ((nodeName === undefined) === (driveId === undefined)) throw new ConfigError('name either --node NAME or --drive ID');
+  const transport = new TcpTransport({ clusterSecret: record.cluster.secret });
+  const env = { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
+  const meta = new RemoteMetaClient(env, { localAddress: 'cli', replicas: record.cluster.meta });
+  try {
+    const current = await meta.getClusterMap();
+    if (current === undefined) throw new ConfigError('the cluster map is not installed yet (no gateway has started)');
+    const nodes = current.nodes.map((node) => ({
+      ...node,
+      drives: node.drives.map((entry) => (node.name === nodeName || entry.id === driveId ? { ...entry, state } : entry)),
+    }));
+    const changed = nodes.flatMap((node) => node.drives).filter((entry, index) => entry.state !== current.nodes.flatMap((node) => node.drives)[index]!.state);
+    if (!nodes.some((node) => node.name === nodeName) && !nodes.some((node) => node.drives.some((entry) => entry.id === driveId))) {
+      throw new ConfigError(`no ${nodeName === undefined ? `drive ${driveId}` : `node "${nodeName}"`} in the cluster map`);
+    }
+    const plan = planPlacement({ level: current.level, drives: layoutDrives({ nodes }) }, current.scheme);
+    if (plan.status !== 'ok') throw new ConfigError(`refused: with that change ${plan.message}`);
+    const next = { ...current, epoch: current.epoch + 1, nodes };
+    const result = await meta.submit({ type: 'set_cluster_map', map: next });
+    if (result.status !== 'ok') throw new ConfigError(`the map changed meanwhile (${result.status}); try again`);
+    process.stdout.write(`cluster map epoch ${next.epoch}: ${changed.length} drive(s) now ${state} (${changed.map((entry) => entry.id).join(', ') || 'no change'})\n`);
+    return 0;
+  } finally {
+    meta.close();
+    await transport.close();
+  }
+}
+
 /** Returns the exit code. */
 export async function clusterCommand(argv: readonly string[]): Promise<number> {
   const [action, ...rest] = argv;
@@ -337,7 +378,9 @@ export async function clusterCommand(argv: readonly string[]): Promise<number> {
       return status(flags);
     case 'stop':
       return stop(flags);
+    case 'drive':
+      return drive(flags);
     default:
-      throw new ConfigError(`tessera cluster: unknown action "${action ?? ''}" (start, status or stop)`);
+      throw new ConfigError(`tessera cluster: unknown action "${action ?? ''}" (start, status, stop or drive)`);
   }
 }

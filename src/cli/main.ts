@@ -35,6 +35,8 @@ Commands:
                                   S3 answers, prints the endpoint and keys
             status                nodes, zones, drives, metadata replicas, protection level
             stop                  stops exactly the processes start recorded
+            drive --node NAME|--drive ID --state active|draining|failed
+                                  a new cluster map epoch; gateways place new parts by it
   node      Run one cluster node: --config FILE (YAML or JSON: the cluster map and this
             node's roles: meta, blob, gateway)
   simulate  Run the deterministic simulation of a VSR metadata group under faults

@@ -15,6 +15,13 @@ import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { RemoteMetaClient } from '../../src/gateway/remote-meta-client.js';
+import { noFaults } from '../../src/io/env.js';
+import { silentLogger } from '../../src/io/logger.js';
+import { NodeClock } from '../../src/io/node/node-clock.js';
+import { NodeDisk } from '../../src/io/node/node-disk.js';
+import { NodeRandom } from '../../src/io/node/node-random.js';
+import { TcpTransport } from '../../src/io/node/tcp-transport.js';
 import { makeTempDir, region, seededRandom } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -122,6 +129,32 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
     second = clientFor(restarted, 1);
     assert.ok((await bodyOf(client, 'small')).equals(small));
     assert.ok((await bodyOf(client, 'large')).equals(large));
+  });
+
+  it('draining a node is a new cluster map epoch: gateways follow it and new parts avoid its drives', async () => {
+    const drained = await cli('cluster', 'drive', '--dir', dir, '--node', 'node-5', '--state', 'draining');
+    assert.match(drained, /cluster map epoch 2: 2 drive\(s\) now draining \(10, 11\)/);
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // Gateways poll the map every 2 s.
+    const body = Buffer.alloc(400 * 1024, 9);
+    for (let index = 0; index < 6; index++) await client.send(new PutObjectCommand({ Bucket: 'chaos', Key: `drained-${index}`, Body: body }));
+    const record = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { cluster: { secret: string; meta: string[] } };
+    const transport = new TcpTransport({ clusterSecret: record.cluster.secret });
+    const env = { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
+    const meta = new RemoteMetaClient(env, { localAddress: 'test', replicas: record.cluster.meta });
+    try {
+      for (let index = 0; index < 6; index++) {
+        const version = await meta.getObject('chaos', `drained-${index}`);
+        assert.ok(version !== undefined);
+        for (const part of version.parts) assert.ok(part.drives.every((drive) => drive !== 10 && drive !== 11), `drained-${index} has a shard on node-5`);
+      }
+      assert.equal((await meta.getClusterMap())?.epoch, 2);
+    } finally {
+      meta.close();
+      await transport.close();
+    }
+    assert.match(await cli('cluster', 'status', '--dir', dir), /CLUSTER MAP: epoch 2/);
+    assert.match(await cli('cluster', 'drive', '--dir', dir, '--node', 'node-5', '--state', 'active'), /epoch 3/);
+    await assert.rejects(cli('cluster', 'drive', '--dir', dir, '--node', 'node-4', '--state', 'failed', '--drive', '3'), /either --node NAME or --drive ID/);
   });
 
   it('chaos: kill -9 up to m blob nodes and a metadata replica under load; no wrong bytes, nothing acknowledged lost', async () => {
