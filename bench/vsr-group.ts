@@ -62,16 +62,9 @@ async function runReplica(): Promise<void> {
     replicaIndex: index,
     addresses,
     tickMs: 10,
+    listenAlone: true,
     replica: { batchOpsMax: 2048, pipelineOpsMax: 8192, requestQueueMax: 8192, clientsMax: 16384, logRetainOps: 20_000, compactOpsMin: 4096 },
   });
-  if (addresses.length === 1) {
-    // A group of 1 does not listen for replicas; clients still reach it.
-    transport.listen(addresses[0]!, async (_from, bytes) => {
-      const message = decodeRecord(bytes) as { clientId: string; requestNumber: number; op: Op };
-      const result = await driver.submit(message.clientId, message.requestNumber, message.op);
-      return encodeRecord({ ok: true, result });
-    });
-  }
   await transport.listening(addresses[index]!);
   process.send?.('ready');
   process.on('message', (message) => {

@@ -42,6 +42,8 @@ export interface MetaServiceOptions {
   readonly logRetainOps?: number;
   /** This replica replaces one whose disk was lost (honoured on an empty store only). */
   readonly replacement?: boolean;
+  /** Serve remote clients on the transport even as a group of 1 (a cluster with one metadata replica). */
+  readonly listenAlone?: boolean;
 }
 
 export { MetaBusyError } from './client-sessions.js';
@@ -84,6 +86,7 @@ export class MetaService {
       query: (reader, query) => runMetaQuery(reader, decodeMetaQuery(query)),
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
       ...(options.replacement === true ? { replacement: true } : {}),
+      ...(options.listenAlone === true ? { listenAlone: true } : {}),
       replica: tuning,
     });
     if ((options.addresses?.length ?? 1) === 1) {

@@ -72,7 +72,7 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
     if (roles.meta !== undefined) {
       await disk.mkdirp(path.join(config.dataDir, 'meta'));
       const kv = new LmdbStore({ path: path.join(config.dataDir, 'meta', 'lmdb') });
-      const service = await MetaService.open(env, kv, { replicaIndex: roles.meta.replicaIndex, addresses: cluster.meta, replacement: roles.meta.replacement });
+      const service = await MetaService.open(env, kv, { replicaIndex: roles.meta.replicaIndex, addresses: cluster.meta, replacement: roles.meta.replacement, listenAlone: true });
       await transport.listening(cluster.meta[roles.meta.replicaIndex]!);
       closers.push(async () => {
         await service.close();

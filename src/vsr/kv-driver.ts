@@ -63,6 +63,11 @@ export interface ReplicaDriverOptions<Op, Result> {
    */
   readonly replacement?: boolean;
   /**
+   * Listen on the transport even as a group of 1, so clients on other nodes
+   * (a cluster's gateways) reach it. A group of more replicas always listens.
+   */
+  readonly listenAlone?: boolean;
+  /**
    * Answers remote `{type: 'query', query}` messages: runs on the KvStore
    * through read() (linearizable) and replies `{ok: true, result}`; a query
    * that throws replies `{ok: false, error}`. Without it queries are refused.
@@ -235,7 +240,7 @@ export class ReplicaDriver<Op, Result> {
         this.transaction = undefined;
       }
     });
-    if (this.options.addresses.length > 1) {
+    if (this.listens) {
       env.transport.listen(this.address, (_from, bytes) => this.onTransportMessage(bytes));
     }
     this.scheduleTick();
@@ -245,6 +250,10 @@ export class ReplicaDriver<Op, Result> {
   get replica(): Replica<Op, Result> {
     assert(this.replicaValue !== undefined, 'driver not started');
     return this.replicaValue;
+  }
+
+  private get listens(): boolean {
+    return this.options.addresses.length > 1 || this.options.listenAlone === true;
   }
 
   private inTurn(): KvTransaction {
@@ -554,7 +563,7 @@ export class ReplicaDriver<Op, Result> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) this.options.env.clock.clearTimer(this.timer);
-    if (this.options.addresses.length > 1) this.options.env.transport.unlisten(this.address);
+    if (this.listens) this.options.env.transport.unlisten(this.address);
     await this.drain();
     for (const waiter of this.waiters.values()) waiter.reject(new Error('replica driver closed'));
     this.waiters.clear();
