@@ -32,6 +32,7 @@ import { planPlacement } from '../placement/domain-placement.js';
 import type { DriveState, FailureDomainLevel, Scheme } from '../placement/layout.js';
 import { analyzeProtection, validateScheme } from '../placement/protection.js';
 import type { ClusterSpec, NodeSpec } from '../process/cluster-config.js';
+import type { ClusterMapRecord } from '../meta/records.js';
 import { layoutDrives } from '../process/cluster-config.js';
 import { signRequest } from '../s3/auth/sigv4-signer.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
@@ -266,6 +267,25 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
   let total = 0;
   try {
     lines.push(`Cluster in ${dir}: ${cluster.nodes.length} nodes, erasure ${cluster.scheme.k}+${cluster.scheme.m}, failure domain: ${cluster.level}`);
+    // The map in the root group says which drives are draining or failed.
+    let map: ClusterMapRecord | undefined;
+    let mapLine = 'CLUSTER MAP: not readable (no primary answered)';
+    for (const address of cluster.meta) {
+      try {
+        const reply = decodeRecord(await transport.request('status', address, encodeRecord({ type: 'query', query: { type: 'get_cluster_map' } }))) as {
+          ok: boolean;
+          result?: ClusterMapRecord;
+        };
+        if (!reply.ok) continue;
+        map = reply.result;
+        mapLine = map === undefined ? 'CLUSTER MAP: not installed yet' : `CLUSTER MAP: epoch ${map.epoch}, ${map.nodes.length} nodes (in metadata group 0)`;
+        break;
+      } catch {
+        // Try the next replica.
+      }
+    }
+    const mapState = new Map(map?.nodes.flatMap((node) => node.drives.map((drive) => [drive.id, drive.state] as const)) ?? []);
+    const marked = (driveId: number): string => (mapState.get(driveId) ?? 'active') === 'active' ? '' : ` (${mapState.get(driveId)})`;
     lines.push('', 'NODE      ZONE     RACK     PROCESS   ROLES              DRIVES');
     for (const [index, node] of cluster.nodes.entries()) {
       const processRecord = record.nodes[index]!;
@@ -274,7 +294,7 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
       if (node.blob !== undefined && up) {
         try {
           const report = await blob.status(node.blob);
-          drives = report.drives.map((drive) => `${drive.driveId}:${drive.health} ${gigabytes(drive.freeBytes)} free of ${gigabytes(drive.totalBytes)}`).join(', ');
+          drives = report.drives.map((drive) => `${drive.driveId}:${drive.health}${marked(drive.driveId)} ${gigabytes(drive.freeBytes)} free of ${gigabytes(drive.totalBytes)}`).join(', ');
           for (const drive of report.drives) {
             free += drive.freeBytes;
             total += drive.totalBytes;
@@ -283,7 +303,7 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
           drives = `unreachable (${error instanceof Error ? error.message : String(error)})`;
         }
       } else if (!up) {
-        drives = node.drives.map((drive) => `${drive.id}:down`).join(', ');
+        drives = node.drives.map((drive) => `${drive.id}:down${marked(drive.id)}`).join(', ');
       }
       const state = up ? `up ${processRecord.pid}` : 'down';
       lines.push(`${node.name.padEnd(9)} ${node.zone.padEnd(8)} ${node.rack.padEnd(8)} ${state.padEnd(9)} ${processRecord.roles.join(',').padEnd(18)} ${drives}`);
@@ -303,20 +323,6 @@ async function status(flags: ReadonlyMap<string, string>): Promise<number> {
         // Down or not answering: shown as unreachable.
       }
       lines.push(`  replica ${index} ${address.padEnd(21)} ${state}`);
-    }
-    let mapLine = 'CLUSTER MAP: not readable (no primary answered)';
-    for (const address of cluster.meta) {
-      try {
-        const reply = decodeRecord(await transport.request('status', address, encodeRecord({ type: 'query', query: { type: 'get_cluster_map' } }))) as {
-          ok: boolean;
-          result?: { epoch: number; nodes: unknown[] };
-        };
-        if (!reply.ok) continue;
-        mapLine = reply.result === undefined ? 'CLUSTER MAP: not installed yet' : `CLUSTER MAP: epoch ${reply.result.epoch}, ${reply.result.nodes.length} nodes (in metadata group 0)`;
-        break;
-      } catch {
-        // Try the next replica.
-      }
     }
     lines.push(mapLine);
     lines.push('', `GATEWAYS: ${record.gateways.map((address) => `http://${address}`).join(', ')}`);

@@ -152,7 +152,9 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
       meta.close();
       await transport.close();
     }
-    assert.match(await cli('cluster', 'status', '--dir', dir), /CLUSTER MAP: epoch 2/);
+    const drainedStatus = await cli('cluster', 'status', '--dir', dir);
+    assert.match(drainedStatus, /CLUSTER MAP: epoch 2/);
+    assert.match(drainedStatus, /10:ok \(draining\)/);
     assert.match(await cli('cluster', 'drive', '--dir', dir, '--node', 'node-5', '--state', 'active'), /epoch 3/);
     await assert.rejects(cli('cluster', 'drive', '--dir', dir, '--node', 'node-4', '--state', 'failed', '--drive', '3'), /either --node NAME or --drive ID/);
   });
