@@ -8,11 +8,18 @@
 //
 // Durability replaces the paper's recovery protocol (TigerBeetle's choice):
 // the view, the last normal view (`logView`) and every log entry are durable
-// before any PrepareOk, StartViewChange, DoViewChange or Prepare that depends
-// on them leaves, so a restarted replica rejoins from what it persisted. One
-// whose persisted log has a torn or corrupt entry rejoins only after adopting
-// a primary's whole log (status `recovering`), since it may have acknowledged
-// the entries it lost.
+// before any PrepareOk, StartViewChange or DoViewChange that depends on them
+// leaves, so a restarted replica rejoins from what it persisted. (A primary's
+// Prepare and Commit go out while it persists; a restarted primary therefore
+// never resumes its view.) One whose persisted log has a torn or corrupt entry
+// rejoins only after adopting a primary's whole log (status `recovering`),
+// since it may have acknowledged the entries it lost. A replacement for a
+// replica whose disk was lost first learns the latest view from a quorum of
+// the others (the paper's recovery, for the one case a persisted view cannot
+// cover).
+//
+// Reads: `read()` on the primary is answered in a later Ready once a quorum
+// has confirmed it is still primary (read index).
 //
 // Checkpoints and compaction: the driver tells the replica (`checkpointed`)
 // when the state machine's state through an op is durable; the replica then
