@@ -13,12 +13,12 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { noFaults } from '../src/io/env.js';
 import type { KvTransaction } from '../src/io/kv-store.js';
 import { silentLogger } from '../src/io/logger.js';
+import { freePort } from '../src/io/node/free-port.js';
 import { LmdbStore } from '../src/io/node/lmdb-store.js';
 import { NodeClock } from '../src/io/node/node-clock.js';
 import { NodeDisk } from '../src/io/node/node-disk.js';
@@ -84,19 +84,6 @@ async function runReplica(): Promise<void> {
 
 // ---------------------------------------------------------------------------
 // The load generator.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no port'));
-        else resolve(address.port);
-      });
-    });
-  });
-}
 
 interface Group {
   readonly primary: string;

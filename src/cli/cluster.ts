@@ -16,12 +16,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { noFaults } from '../io/env.js';
 import { silentLogger } from '../io/logger.js';
+import { freePort } from '../io/node/free-port.js';
 import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
@@ -76,20 +76,6 @@ function alive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no free port'));
-        else resolve(address.port);
-      });
-    });
-  });
 }
 
 function positive(flags: ReadonlyMap<string, string>, name: string, fallback: number, max: number): number {

@@ -95,13 +95,26 @@ async function readWindow(
   missing: Set<number>,
 ): Promise<Map<string, Buffer>> {
   const shards = [...new Set(window.slices.map((slice) => slice.shard))];
-  if (!shards.some((shard) => missing.has(shard))) {
-    const hedge = context.hedge;
-    if (hedge !== undefined && layout.m > 0) return readHedged(context, part, layout, window, shards, missing, hedge);
-    const direct = await readShards(context, part, window, shards);
-    if (direct.failed.length === 0) return direct.blocks;
-    for (const shard of direct.failed) missing.add(shard);
-  }
+  if (shards.some((shard) => missing.has(shard))) return decodeWindow(context, part, layout, window, missing);
+  const hedge = context.hedge;
+  if (hedge !== undefined && layout.m > 0) return readHedged(context, part, layout, window, shards, missing, hedge);
+  return directOrDecode(context, part, layout, window, missing, readShards(context, part, window, shards));
+}
+
+type ShardsRead = { blocks: Map<string, Buffer>; failed: number[] };
+
+/** The direct read's blocks, or, if any shard failed, a decode that knows every failure. */
+async function directOrDecode(
+  context: PartReadContext,
+  part: PartRecord,
+  layout: StripeLayout,
+  window: Window,
+  missing: Set<number>,
+  direct: Promise<ShardsRead>,
+): Promise<Map<string, Buffer>> {
+  const result = await direct;
+  if (result.failed.length === 0) return result.blocks;
+  for (const shard of result.failed) missing.add(shard);
   return decodeWindow(context, part, layout, window, missing);
 }
 
@@ -121,30 +134,17 @@ async function readHedged(
 ): Promise<Map<string, Buffer>> {
   const settled = new Set<number>();
   const direct = readShards(context, part, window, shards, (shard) => settled.add(shard));
-  const first = await Promise.race([direct.then((result) => ({ kind: 'direct' as const, result })), hedge.clock.sleep(hedge.afterMs).then(() => ({ kind: 'late' as const }))]);
-  if (first.kind === 'direct') {
-    if (first.result.failed.length === 0) return first.result.blocks;
-    for (const shard of first.result.failed) missing.add(shard);
-    return decodeWindow(context, part, layout, window, missing);
-  }
-  const slow = shards.filter((shard) => !settled.has(shard));
-  const without = new Set([...missing, ...slow]);
-  if (without.size > layout.m) {
-    // Too many slow to decode around them: wait for the direct read.
-    const result = await direct;
-    if (result.failed.length === 0) return result.blocks;
-    for (const shard of result.failed) missing.add(shard);
-    return decodeWindow(context, part, layout, window, missing);
-  }
+  const late = await Promise.race([direct.then(() => false), hedge.clock.sleep(hedge.afterMs).then(() => true)]);
+  const without = new Set([...missing, ...shards.filter((shard) => !settled.has(shard))]);
+  // In time, or too many slow shards to decode around them: the direct read decides.
+  if (!late || without.size > layout.m) return directOrDecode(context, part, layout, window, missing, direct);
   const decoded = decodeWindow(context, part, layout, window, without);
   const directDone = direct.then((result) => (result.failed.length === 0 ? result.blocks : Promise.reject(new Error('direct read failed'))));
   try {
     return await Promise.any([directDone, decoded]);
   } catch {
     // Both failed: a decode that knows every failure is the last resort.
-    const result = await direct;
-    for (const shard of result.failed) missing.add(shard);
-    return decodeWindow(context, part, layout, window, missing);
+    return directOrDecode(context, part, layout, window, missing, direct);
   }
 }
 
@@ -154,7 +154,7 @@ async function readShards(
   window: Window,
   shards: readonly number[],
   onSettled?: (shard: number) => void,
-): Promise<{ blocks: Map<string, Buffer>; failed: number[] }> {
+): Promise<ShardsRead> {
   const blocks = new Map<string, Buffer>();
   const failed: number[] = [];
   const count = window.lastStripe - window.firstStripe + 1;

@@ -10,7 +10,7 @@
 import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { freePort } from '../io/node/free-port.js';
 import type { Env } from '../io/env.js';
 import { noFaults } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
@@ -160,19 +160,6 @@ function primaryService(group: Group, client: RemoteMetaClient): MetaService {
   const service = group.services[client.primaryIndex];
   assert.ok(service !== undefined, `replica ${client.primaryIndex} is open`);
   return service;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no port'));
-        else resolve(address.port);
-      });
-    });
-  });
 }
 
 describe('RemoteMetaClient', () => {

@@ -390,19 +390,7 @@ export async function temporaryFilesAfterCleanup(driveDirs: readonly string[], t
 // ---- the real CLI -----------------------------------------------------------
 
 /** A port free right now on 127.0.0.1 (for a server that must restart on the same port). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  return port;
-}
+export { freePort } from '../../src/io/node/free-port.js';
 
 export interface CliServer {
   readonly child: ChildProcess;
