@@ -128,6 +128,7 @@ export class Gateway {
     const { k, m } = options.scheme;
     assert(options.inlineBytesMax >= 0 && options.inlineBytesMax < options.objectBytesMax, 'inline limit');
     assert(options.drives.length >= k + m, `scheme ${k}+${m} needs ${k + m} drives, have ${options.drives.length}`);
+    assert(options.hedgeAfterMs === undefined || options.hedgeAfterMs > 0, `hedge deadline ${options.hedgeAfterMs} ms`);
     if (options.layout !== undefined) this.useLayout(options.layout);
   }
 

@@ -193,6 +193,7 @@ export class ReplicaDriver<Op, Result> {
     this.tickMs = options.tickMs ?? 10;
     this.retryMs = options.retryMs ?? 500;
     this.readTimeoutMs = options.readTimeoutMs ?? 2000;
+    assert(this.tickMs > 0 && this.retryMs > 0 && this.readTimeoutMs > 0, 'driver tick, retry and read timeout must be positive');
   }
 
   /** Opens the replica from what `kv` holds (or fresh) and starts listening and ticking. */
