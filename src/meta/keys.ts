@@ -6,7 +6,11 @@
 //   p/<versionId>                   PREPARING VersionRecord (invisible to reads)
 //   x/<versionId>                   <bucket, key> of a committed version (orphan sweep)
 //   g/<versionId>                   GarbageRecord: fragments to delete
-//   m/applied                       last applied op number and journal checksum
+//   u/, q/                          multipart uploads and their parts
+//   v/                              versions of versioned buckets (newest first)
+//   k/<accessKeyId>                 AccessKeyRecord
+//   c/map                           the cluster map (root group)
+//   r/...                           the VSR replica's own keys (vsr/kv-driver.ts)
 
 import { assert } from '../stdx/assert.js';
 import { prefixEnd, utf8 } from '../stdx/bytes.js';
@@ -17,7 +21,6 @@ const preparingPrefix = utf8('p/');
 const versionIndexPrefix = utf8('x/');
 const garbagePrefix = utf8('g/');
 
-export const appliedKey = utf8('m/applied');
 
 function join(...parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);

@@ -1,7 +1,7 @@
 // Metadata ops: the only way metadata changes. Each op is serializable
-// (msgpack), carried in the journal, and applied synchronously by
-// MetaStateMachine. The metadata service stamps every op with a timestamp when
-// it is sequenced; apply reads time only from there, never from a clock.
+// (msgpack), carried in the VSR log, and applied synchronously by
+// MetaStateMachine. The primary stamps every log entry with a timestamp when
+// it prepares it; apply reads time only from there, never from a clock.
 
 import type { AccessKeyRecord, Acl, ClusterMapRecord, BucketRecord, PartRecord, TagSet, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 
