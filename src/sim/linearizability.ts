@@ -5,12 +5,12 @@
 // answers "unknown" rather than running forever. No recursion: an explicit stack.
 
 import { assert } from '../stdx/assert.js';
-import type { KvOp, KvResult } from './kv-model.js';
+import type { KvKeyOp, KvResult } from './kv-model.js';
 import { stepKeyModel } from './kv-model.js';
 
 export interface HistoryOp {
   readonly clientId: string;
-  readonly op: KvOp;
+  readonly op: KvKeyOp;
   readonly invokeMs: number;
   /** Infinity while no answer came: the op may or may not have taken effect. */
   readonly returnMs: number;

@@ -1,7 +1,8 @@
 // Runs simulations from seeds: a random fault schedule per seed (crashes,
 // restarts, partitions, loss, duplication, delay, torn writes and bit flips on
 // the replicas' disks, clocks drifting apart, and crashes aimed at replicas in
-// the middle of a view change), then a quiet period in
+// the middle of a view change; in some seeds the group changes size: 1 → 3,
+// 1 → 3 → 5, 3 → 5, 3 → 5 → 3, 5 → 3, 3 → 1 → 3), then a quiet period in
 // which every client request must complete (liveness) and replicas must
 // converge, then the history must be linearizable. `runSeed` is what
 // `tessera simulate --seed N` prints; `runSeeds` what `--seeds A..B` sweeps.
@@ -13,7 +14,8 @@
 import { assert } from '../stdx/assert.js';
 import type { ReplicaIndex } from '../vsr/messages.js';
 import type { ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
-import type { ClockDrift, DiskFaults, NetworkFaults } from './simulation.js';
+import { Prng } from './prng.js';
+import type { ClockDrift, DiskFaults, NetworkFaults, Reconfiguration } from './simulation.js';
 import { Simulation, SimulationFailure, quietNetwork } from './simulation.js';
 
 export interface RunOptions {
@@ -21,7 +23,10 @@ export interface RunOptions {
   readonly faultPhaseMs?: number;
   /** After faults stop, every pending request must complete within this. */
   readonly livenessBoundMs?: number;
+  /** The group's size; given, no seed changes it. */
   readonly replicaCount?: number;
+  /** The share of seeds whose group changes size during the fault phase (0.2 unless given; ignored with `replicaCount`). */
+  readonly reconfigurationProbability?: number;
   readonly clientCount?: number;
   readonly unsafe?: UnsafeFlags;
   readonly timeouts?: ReplicaTimeouts;
@@ -228,12 +233,39 @@ class FaultSchedule {
   }
 }
 
+const reconfigurationPlans: readonly { readonly from: number; readonly to: readonly number[] }[] = [
+  { from: 1, to: [3] },
+  { from: 1, to: [3, 5] },
+  { from: 3, to: [5] },
+  { from: 3, to: [5, 3] },
+  { from: 5, to: [3] },
+  { from: 3, to: [1, 3] },
+];
+
+/**
+ * Whether and how a seed's group changes size, drawn from a generator of its
+ * own (so seeds that keep their size run exactly as before the plans existed).
+ */
+function reconfigurationPlan(seed: number, probability: number, faultPhaseMs: number): { replicaCount: number; reconfigurations: Reconfiguration[] } | undefined {
+  const prng = new Prng(seed * 31 + 7);
+  if (!prng.chance(probability)) return undefined;
+  const plan = prng.pick(reconfigurationPlans);
+  let atMs = 0;
+  const reconfigurations = plan.to.map((replicaCount) => {
+    atMs += prng.between(300, Math.floor(faultPhaseMs / (plan.to.length + 1)));
+    return { atMs, replicaCount };
+  });
+  return { replicaCount: plan.from, reconfigurations };
+}
+
 export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const faultPhaseMs = options.faultPhaseMs ?? 6000;
   const livenessBoundMs = options.livenessBoundMs ?? 15_000;
+  const plan = options.replicaCount === undefined ? reconfigurationPlan(seed, options.reconfigurationProbability ?? 0.2, faultPhaseMs) : undefined;
   const simulation = new Simulation({
     seed,
     ...(options.replicaCount === undefined ? {} : { replicaCount: options.replicaCount }),
+    ...(plan ?? {}),
     ...(options.clientCount === undefined ? {} : { clientCount: options.clientCount }),
     ...(options.unsafe === undefined ? {} : { unsafe: options.unsafe }),
     ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
@@ -248,6 +280,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   simulation.faultLog = faults;
   simulation.trace.stampWith(() => simulation.nowMs);
   faults.push(`t=0 clocks ${simulation.clocks().join(' ')}`);
+  if (plan !== undefined) faults.push(`t=0 group of ${plan.replicaCount}, then ${plan.reconfigurations.map((change) => `${change.replicaCount} at t=${change.atMs}`).join(', ')}`);
   const schedule = new FaultSchedule(simulation, options.faultsMax ?? Number.POSITIVE_INFINITY);
   let failure: string | undefined;
   try {

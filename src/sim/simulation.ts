@@ -7,7 +7,10 @@
 // replica's clock has its own rate and offset; clients issue random KV ops and
 // retry. Replicas checkpoint their state machine now and then (as the real
 // driver does into LMDB) and compact their logs behind it, so lagging replicas
-// exercise state transfer.
+// exercise state transfer. A run may change the group's size (1 → 3 → 5, or
+// back): an admin client submits configuration ops at set times; replicas at
+// new indexes start as joiners and must get the state before they take part,
+// and replicas left out retire.
 // Checkers run as the world runs (agreement on every committed op, no lost
 // acknowledged op) and at the end (linearizability, liveness, convergence).
 // Every choice comes from the seed, so a run replays exactly; the trace hash
@@ -20,8 +23,8 @@ import { Replica } from '../vsr/replica.js';
 import type { DurableState, HardState, Ready, ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
 import { SimFaultPoints } from './buggify.js';
 import { EventQueue } from './event-queue.js';
-import type { KvOp, KvResult } from './kv-model.js';
-import { KvStateMachine } from './kv-model.js';
+import type { KvKeyOp, KvOp, KvResult } from './kv-model.js';
+import { KvStateMachine, kvReconfiguration } from './kv-model.js';
 import type { HistoryOp } from './linearizability.js';
 import { checkLinearizable } from './linearizability.js';
 import { Prng } from './prng.js';
@@ -34,9 +37,18 @@ export interface NetworkFaults {
   readonly delayMsMax: number;
 }
 
+/** A configuration change the admin client submits at `atMs` (retrying until it is answered). */
+export interface Reconfiguration {
+  readonly atMs: number;
+  readonly replicaCount: number;
+}
+
 export interface SimulationOptions {
   readonly seed: number;
+  /** The group's size at the start. */
   readonly replicaCount?: number;
+  /** Configuration changes; the simulation has a replica for every index any configuration uses. */
+  readonly reconfigurations?: readonly Reconfiguration[];
   readonly clientCount?: number;
   readonly keys?: readonly string[];
   readonly tickMs?: number;
@@ -127,7 +139,10 @@ interface ReplicaNode {
 interface ClientState {
   readonly id: string;
   requestNumber: number;
-  /** `read`: a get sent as a linearizable read (read index), not through the log. */
+  /**
+   * `read`: a get sent as a linearizable read (read index), not through the
+   * log. `historyIndex` -1: an admin op, outside the checked history.
+   */
   pending: { readonly op: Op; readonly invokeMs: number; readonly historyIndex: number; readonly read: boolean } | undefined;
   viewGuess: number;
   issuing: boolean;
@@ -151,7 +166,14 @@ export class Simulation {
   readonly prng: Prng;
   readonly queue = new EventQueue(eventsMax);
   readonly trace = new TraceHash();
+  /** Replicas simulated: every index any configuration of the run uses. */
   readonly replicaCount: number;
+  private readonly initialReplicaCount: number;
+  /** The replica count of each epoch, as configuration ops commit (epoch 0: the initial count). */
+  private readonly epochCounts: number[] = [];
+  private readonly admin: ClientState = { id: 'admin', requestNumber: 0, pending: undefined, viewGuess: 0, issuing: false, completed: 0 };
+  /** Configuration changes answered, as "count@t". */
+  readonly reconfigurationsDone: string[] = [];
   private readonly nodes: ReplicaNode[] = [];
   private readonly clients: ClientState[] = [];
   private readonly keys: readonly string[];
@@ -188,7 +210,10 @@ export class Simulation {
 
   constructor(options: SimulationOptions) {
     this.prng = new Prng(options.seed);
-    this.replicaCount = options.replicaCount ?? 3;
+    this.initialReplicaCount = options.replicaCount ?? 3;
+    this.epochCounts.push(this.initialReplicaCount);
+    const reconfigurations = options.reconfigurations ?? [];
+    this.replicaCount = Math.max(this.initialReplicaCount, ...reconfigurations.map((change) => change.replicaCount));
     this.keys = options.keys ?? ['a', 'b', 'c'];
     this.tickMs = options.tickMs ?? 10;
     this.clientRetryMs = options.clientRetryMs ?? 300;
@@ -213,7 +238,7 @@ export class Simulation {
         index,
         replica: undefined,
         stateMachine: new KvStateMachine(),
-        hardState: { value: { view: 0, logView: 0, commitNumber: 0 } },
+        hardState: { value: index < this.initialReplicaCount ? { view: 0, logView: 0, commitNumber: 0 } : { view: 0, logView: 0, commitNumber: 0, joining: true } },
         checkpoint: undefined,
         logBase: 0,
         log: [],
@@ -231,6 +256,40 @@ export class Simulation {
     for (let index = 0; index < (options.clientCount ?? 4); index++) {
       this.clients.push({ id: `c${index}`, requestNumber: 0, pending: undefined, viewGuess: 0, issuing: false, completed: 0 });
     }
+    this.clients.push(this.admin);
+    for (const change of reconfigurations) {
+      this.queue.schedule(change.atMs, () => {
+        this.guard(() => {
+          this.reconfigure(change.replicaCount);
+        });
+      });
+    }
+  }
+
+  /** The admin client asks for a group of `replicaCount` (after its previous change is answered). */
+  private reconfigure(replicaCount: number): void {
+    if (this.admin.pending !== undefined) {
+      this.queue.schedule(this.clientRetryMs, () => {
+        this.guard(() => {
+          this.reconfigure(replicaCount);
+        });
+      });
+      return;
+    }
+    this.admin.requestNumber++;
+    this.admin.pending = { op: { type: 'reconfigure', replicaCount }, invokeMs: this.nowMs, historyIndex: -1, read: false };
+    this.trace.mix('reconfigure', this.nowMs, replicaCount);
+    this.sendRequest(this.admin, this.allReplicas());
+    this.scheduleRetry(this.admin, this.admin.requestNumber);
+  }
+
+  private allReplicas(): ReplicaIndex[] {
+    return Array.from({ length: this.replicaCount }, (_, index) => index);
+  }
+
+  /** The epoch and replica count of the newest configuration committed so far. */
+  get configuration(): { readonly epoch: number; readonly replicaCount: number } {
+    return { epoch: this.epochCounts.length - 1, replicaCount: this.epochCounts.at(-1)! };
   }
 
   get nowMs(): number {
@@ -248,6 +307,7 @@ export class Simulation {
   /** Clients start (or stop) issuing new ops; pending ones are still retried. */
   setClientsIssuing(issuing: boolean): void {
     for (const client of this.clients) {
+      if (client === this.admin) continue;
       const wasIssuing = client.issuing;
       client.issuing = issuing;
       if (issuing && !wasIssuing && client.pending === undefined) this.scheduleNextOp(client);
@@ -336,8 +396,12 @@ export class Simulation {
     node.logBase = 0;
     node.checkpoint = undefined;
     node.corruptFrom = undefined;
-    // What a replacement persists first (ReplicaOptions.replacement).
-    node.hardState.value = { view: 0, logView: 0, commitNumber: 0, recovering: true, viewUnknown: true };
+    // What a replacement persists first (ReplicaOptions.replacement); outside
+    // the newest configuration, the node joins afresh instead.
+    node.hardState.value =
+      index < this.configuration.replicaCount
+        ? { view: 0, logView: 0, commitNumber: 0, recovering: true, viewUnknown: true }
+        : { view: 0, logView: 0, commitNumber: 0, joining: true };
     this.faultLog.push(`t=${this.nowMs} disk ${index}: lost, replaced by an empty one`);
   }
 
@@ -352,9 +416,18 @@ export class Simulation {
    * one (it may have lost entries it acknowledged, even once its disk is clean).
    */
   private mayDamageDisk(node: ReplicaNode): boolean {
+    // While a configuration change is under way (a member not yet in the
+    // newest epoch, or a replica left out not yet retired), fewer replicas
+    // may hold the state than either configuration's size: no damage then.
+    const { epoch, replicaCount } = this.configuration;
+    const settled = this.nodes.every((other) => {
+      const hard = other.hardState.value;
+      return (hard.config?.epoch ?? 0) === epoch && hard.joining !== true;
+    });
+    if (!settled) return false;
     const damaged = (other: ReplicaNode): boolean => other.corruptFrom !== undefined || other.hardState.value.recovering === true;
     if (damaged(node)) return true;
-    return this.nodes.filter(damaged).length < Math.floor((this.replicaCount - 1) / 2);
+    return this.nodes.filter(damaged).length < Math.floor((replicaCount - 1) / 2);
   }
 
   /** Replicas with a Ready being written: crashing one now loses (or tears) that write. */
@@ -403,13 +476,13 @@ export class Simulation {
     return this.nodes[index]!.replica;
   }
 
-  /** The replica that is primary in normal status in the highest view, if any. */
+  /** The replica that is primary in normal status in the highest epoch and view, if any. */
   primary(): ReplicaIndex | undefined {
     let best: Replica<Op, Result> | undefined;
     for (const node of this.nodes) {
       const replica = node.replica;
       if (replica?.status !== 'normal' || !replica.isPrimary()) continue;
-      if (best === undefined || replica.view > best.view) best = replica;
+      if (best === undefined || replica.epoch > best.epoch || (replica.epoch === best.epoch && replica.view > best.view)) best = replica;
     }
     return best?.replicaIndex;
   }
@@ -428,9 +501,23 @@ export class Simulation {
 
   // Checkers.
 
-  /** Every acknowledged op is in every up replica's committed log; replicas converged. */
+  /**
+   * The newest configuration is in force everywhere (members in its epoch,
+   * replicas left out retired); every acknowledged op is in every up
+   * member's committed log; members converged.
+   */
   checkConverged(): void {
-    const up = this.nodes.filter((node) => node.replica !== undefined);
+    const { epoch, replicaCount } = this.configuration;
+    for (const node of this.nodes) {
+      const replica = node.replica;
+      if (replica === undefined) continue;
+      if (node.index < replicaCount) {
+        this.require(replica.epoch === epoch && !replica.isJoining, `replica ${node.index} is in epoch ${replica.epoch}${replica.isJoining ? ' (joining)' : ''}, not ${epoch}`);
+      } else {
+        this.require(replica.status === 'retired' || replica.isJoining, `replica ${node.index}, outside the configuration of ${replicaCount}, is ${replica.status}`);
+      }
+    }
+    const up = this.nodes.filter((node) => node.replica !== undefined && node.index < replicaCount);
     const commitNumbers = up.map((node) => node.replica!.commitNumber);
     const commitMax = Math.max(...commitNumbers);
     this.require(commitNumbers.every((value) => value === commitMax), `replicas did not converge: commit numbers ${commitNumbers.join(', ')}`);
@@ -467,9 +554,18 @@ export class Simulation {
   // Replicas.
 
   private startReplica(node: ReplicaNode, durable: DurableState<Op, Result> | undefined): void {
+    // The count a replica starts from: the first configuration's for a
+    // member (a persisted configuration overrides it), the one it joins for a
+    // joiner, the newest for a replacement (its disk was lost: it asks).
+    const hard = durable?.hardState;
+    const joining = durable === undefined ? node.index >= this.initialReplicaCount : hard?.joining === true;
+    const newest = this.configuration.replicaCount;
+    const replicaCount = joining ? this.replicaCount : hard?.viewUnknown === true ? (node.index < newest ? newest : this.replicaCount) : this.initialReplicaCount;
     node.replica = new Replica<Op, Result>({
       replicaIndex: node.index,
-      replicaCount: this.replicaCount,
+      replicaCount,
+      joining,
+      reconfiguration: kvReconfiguration,
       stateMachine: node.stateMachine,
       random: this.prng.fork(),
       logRetainOps: this.logRetainOps,
@@ -595,6 +691,9 @@ export class Simulation {
     const known = this.committedByOp.get(entry.opNumber);
     if (known === undefined) {
       this.committedByOp.set(entry.opNumber, { checksum: entry.checksum, clientId: entry.clientId, requestNumber: entry.requestNumber, replica, timeMs: this.nowMs });
+      // Ops are first committed in op order, so configuration ops arrive in epoch order.
+      const replicaCount = kvReconfiguration(entry.op);
+      if (replicaCount !== undefined) this.epochCounts.push(replicaCount);
       return;
     }
     this.require(
@@ -710,7 +809,7 @@ export class Simulation {
     assert(this.history.length < historyOpsMax, `client history past ${historyOpsMax} ops`);
     client.requestNumber++;
     const key = this.prng.pick(this.keys);
-    const op: Op = this.prng.chance(0.5) ? { type: 'put', key, value: `${client.id}.${client.requestNumber}` } : { type: 'get', key };
+    const op: KvKeyOp = this.prng.chance(0.5) ? { type: 'put', key, value: `${client.id}.${client.requestNumber}` } : { type: 'get', key };
     this.history.push({ clientId: client.id, op, invokeMs: this.nowMs, returnMs: Number.POSITIVE_INFINITY, result: undefined });
     client.pending = { op, invokeMs: this.nowMs, historyIndex: this.history.length - 1, read: op.type === 'get' && this.prng.chance(0.5) };
     this.trace.mix('issue', this.nowMs, client.id, client.requestNumber);
@@ -752,7 +851,8 @@ export class Simulation {
       `client ${reply.clientId}#${reply.requestNumber} answered for op ${reply.opNumber}, which committed ${committed?.clientId}#${committed?.requestNumber}`,
     );
     this.acknowledged.push({ clientId: reply.clientId, requestNumber: reply.requestNumber, opNumber: reply.opNumber });
-    this.history[pending.historyIndex] = { ...this.history[pending.historyIndex]!, returnMs: this.nowMs, result: reply.result };
+    if (pending.historyIndex >= 0) this.history[pending.historyIndex] = { ...this.history[pending.historyIndex]!, returnMs: this.nowMs, result: reply.result };
+    else this.reconfigurationsDone.push(`${(pending.op as { replicaCount: number }).replicaCount}@${this.nowMs}`);
     client.pending = undefined;
     client.completed++;
     client.viewGuess = Math.max(client.viewGuess, reply.view);

@@ -591,22 +591,31 @@ const replicaMessageTypes = new Set([
   'checkpoint',
   'recovery',
   'recovery_response',
+  'request_epoch',
+  'epoch_started',
 ]);
 
-/** The shape every replica message shares: a known type, a view, and a sender that is another replica of the group. */
+/**
+ * The shape every replica message shares: a known type, an epoch, a view
+ * (but for the two epoch messages), and a sender that is another replica the
+ * group may have (any configured address).
+ */
 function isReplicaMessage(message: unknown, replicaCount: number, self: number): boolean {
   if (typeof message !== 'object' || message === null) return false;
-  const { type, view, from } = message as { type?: unknown; view?: unknown; from?: unknown };
+  const { type, epoch, view, from } = message as { type?: unknown; epoch?: unknown; view?: unknown; from?: unknown };
   return (
     typeof type === 'string' &&
     replicaMessageTypes.has(type) &&
-    typeof view === 'number' &&
-    Number.isSafeInteger(view) &&
-    view >= 0 &&
+    isCount(epoch) &&
+    (type === 'request_epoch' || type === 'epoch_started' || isCount(view)) &&
     typeof from === 'number' &&
     Number.isSafeInteger(from) &&
     from >= 0 &&
     from < replicaCount &&
     from !== self
   );
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }

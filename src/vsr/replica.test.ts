@@ -130,7 +130,7 @@ describe('Replica', () => {
     // Cut off from its backups, the primary never confirms read 2; a view change fails it.
     for (let tick = 0; tick < 30; tick++) primary.tick(tick);
     assert.deepEqual(drain(primary).reads, []);
-    primary.step({ type: 'start_view_change', view: 1, from: 2 });
+    primary.step({ type: 'start_view_change', epoch: 0, view: 1, from: 2 });
     assert.deepEqual(drain(primary).reads, [{ readId: 2, ok: false }]);
     // A restarted primary (another incarnation, other random numbers) is not
     // fooled by a late answer to a round of its previous incarnation.
@@ -241,7 +241,7 @@ describe('Replica', () => {
     const primary = replica(0, 3);
     for (let number = 1; number <= 4; number++) primary.step(request('c', number, `v${number}`));
     const prepare = drain(primary).messages.find((envelope) => envelope.to === 1)!.message;
-    primary.step({ type: 'prepare_ok', view: 0, from: 1, opNumber: 4 });
+    primary.step({ type: 'prepare_ok', epoch: 0, view: 0, from: 1, opNumber: 4 });
     drain(primary);
     assert.equal(primary.commitNumber, 4);
     assert.equal(prepare.type, 'prepare');
@@ -261,8 +261,8 @@ describe('Replica', () => {
     const first = drain(backup);
     assert.equal(first.truncateAfterOpNumber, undefined, 'the corrupt entry stays on disk (it marks the replica as recovering) until replaced');
     // It neither acknowledges prepares nor starts or joins view changes.
-    backup.step({ type: 'prepare', view: 0, from: 0, entries: log.slice(0, 1), commitNumber: 4 });
-    backup.step({ type: 'do_view_change', view: 1, from: 2, logView: 0, log: { baseOpNumber: 0, baseChecksum: logOriginChecksum, baseTimestampMs: 0, entries: [] }, commitNumber: 0 });
+    backup.step({ type: 'prepare', epoch: 0, view: 0, from: 0, entries: log.slice(0, 1), commitNumber: 4 });
+    backup.step({ type: 'do_view_change', epoch: 0, view: 1, from: 2, logView: 0, log: { baseOpNumber: 0, baseChecksum: logOriginChecksum, baseTimestampMs: 0, entries: [] }, commitNumber: 0 });
     for (let tick = 0; tick < 200; tick++) backup.tick(tick);
     assert.equal(backup.status, 'recovering');
     assert.equal(backup.view, 0);

@@ -21,6 +21,14 @@
 // Reads: `read()` on the primary is answered in a later Ready once a quorum
 // has confirmed it is still primary (read index).
 //
+// Reconfiguration (VR Revisited §7, with indexes for members): a request whose
+// op `reconfiguration` recognizes (a target replica count) becomes a
+// configuration entry; the primary prepares nothing after it. Its commit ends
+// the epoch: replicas 0 … count-1 start the next epoch in view 0, the others
+// retire. A joining replica (a new index) learns where the newest epoch began
+// and gets the state from any replica of it before it takes part; a replica
+// that missed the commit catches up the same way (EpochStarted, RequestEpoch).
+//
 // Checkpoints and compaction: the driver tells the replica (`checkpointed`)
 // when the state machine's state through an op is durable; the replica then
 // drops log entries behind it, keeping `logRetainOps` for lagging peers, and
@@ -35,15 +43,19 @@ import { assert } from '../stdx/assert.js';
 import { ClientTable } from './client-table.js';
 import type { LogEntry, LogSuffix } from './log-entry.js';
 import { intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
-import type { Checkpoint, Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
+import type { Checkpoint, EpochConfig, Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
 
 /**
  * `recovering`: restarted with a corrupt entry in its log (a torn write or a
  * bit flip). It may have acknowledged, and so helped commit, the entries it
  * lost, so it takes no part in the protocol (no votes, no acks, no view
- * changes) until it adopts a whole log from a primary's StartView.
+ * changes) until it adopts a whole log from a primary's StartView. A joining
+ * replica is recovering too, until it has the state of an epoch that
+ * includes it.
+ * `retired`: a configuration change left this replica out; it only tells
+ * others where the newest epoch it knows began.
  */
-export type ReplicaStatus = 'normal' | 'view_change' | 'recovering';
+export type ReplicaStatus = 'normal' | 'view_change' | 'recovering' | 'retired';
 
 /** The deterministic service being replicated. Never reads a clock: time comes from the entry. */
 export interface StateMachine<Op, Result> {
@@ -75,6 +87,10 @@ export interface HardState {
    * then it accepts no StartView, since a stale primary's would do.
    */
   readonly viewUnknown?: true;
+  /** The configuration in force (absent before the first reconfiguration: epoch 0 with the configured count). */
+  readonly config?: EpochConfig;
+  /** A joining replica that has not yet received the state of an epoch that includes it. */
+  readonly joining?: true;
 }
 
 /**
@@ -174,6 +190,8 @@ export interface UnsafeFlags {
   readonly resumePrimaryAfterRestart?: boolean;
   /** A replacement replica takes the first StartView it gets, without learning the latest view from a quorum. */
   readonly skipViewDiscovery?: boolean;
+  /** A joining replica enters its first epoch with whatever log it has, without the epoch's state. */
+  readonly skipJoinStateTransfer?: boolean;
 }
 
 export interface ReplicaOptions<Op, Result> {
@@ -224,6 +242,19 @@ export interface ReplicaOptions<Op, Result> {
    * others, so that a stale primary cannot recruit it. Ignored with `durable`.
    */
   readonly replacement?: boolean;
+  /**
+   * Recognizes a configuration op: returns the replica count it asks for
+   * (odd, at least 1), or undefined for an ordinary op. The state machine
+   * applies it like any op (its result is the client's reply).
+   */
+  readonly reconfiguration?: (op: Op) => number | undefined;
+  /**
+   * A fresh replica at a new index that a configuration change will add:
+   * it takes no part until it has the state of an epoch that includes it.
+   * `replicaCount` is then the size of the configuration it expects to join.
+   * Ignored with `durable`.
+   */
+  readonly joining?: boolean;
   readonly unsafe?: UnsafeFlags;
 }
 
@@ -233,8 +264,12 @@ type CheckpointMessage<Op, Result> = Extract<Message<Op, Result>, { type: 'check
 
 export class Replica<Op, Result> {
   readonly replicaIndex: ReplicaIndex;
-  readonly replicaCount: number;
-  private readonly quorum: number;
+  /** The configuration in force: its epoch, its replica count and where it began. */
+  private config: EpochConfig;
+  private quorum: number;
+  /** The replica count a joining replica expects (the size of the configuration it joins). */
+  private readonly joinCount: number;
+  private readonly reconfiguration: ((op: Op) => number | undefined) | undefined;
   private readonly timeouts: ReplicaTimeouts;
   private readonly batchOpsMax: number;
   private readonly pipelineOpsMax: number;
@@ -252,6 +287,10 @@ export class Replica<Op, Result> {
 
   private viewValue = 0;
   private logViewValue = 0;
+  /** Joining: no epoch that includes this replica has handed it its state yet. */
+  private joining = false;
+  /** The op number of a configuration entry held but not committed: nothing is prepared after it. */
+  private configOpNumber: number | undefined;
   private statusValue: ReplicaStatus = 'normal';
   /** Entries after `logBase`; entries up to it were compacted into a checkpoint. */
   private readonly logValue: LogEntry<Op>[] = [];
@@ -283,10 +322,13 @@ export class Replica<Op, Result> {
   private viewTimer = 0;
   private viewChangeRetryTimer = 0;
   private repairTimer = 0;
+  private epochStateTimer = 0;
 
   // Output not yet handed to a Ready.
   private outbox: Envelope<Op, Result>[] = [];
   private replies: Reply<Result>[] = [];
+  /** A reply in `replies` was committed by a group of 1: it waits for the Ready's write. */
+  private repliesWait = false;
   private committed: { entry: LogEntry<Op>; result: Result }[] = [];
   private evictedClients: string[] = [];
   private reads: { readId: number; ok: boolean }[] = [];
@@ -323,10 +365,14 @@ export class Replica<Op, Result> {
 
   constructor(options: ReplicaOptions<Op, Result>) {
     assert(options.replicaCount >= 1 && options.replicaCount % 2 === 1, `replica count ${options.replicaCount} must be odd`);
-    assert(options.replicaIndex >= 0 && options.replicaIndex < options.replicaCount, `replica index ${options.replicaIndex}`);
+    // A persisted configuration may leave this replica out (it retired).
+    const persisted = options.durable?.hardState.config !== undefined;
+    assert(options.replicaIndex >= 0 && (options.replicaIndex < options.replicaCount || persisted), `replica index ${options.replicaIndex}`);
     this.replicaIndex = options.replicaIndex;
-    this.replicaCount = options.replicaCount;
-    this.quorum = Math.floor(options.replicaCount / 2) + 1;
+    this.joinCount = options.replicaCount;
+    this.config = { epoch: 0, replicaCount: options.replicaCount, startOpNumber: 0, startChecksum: logOriginChecksum };
+    this.quorum = quorumOf(options.replicaCount);
+    this.reconfiguration = options.reconfiguration;
     this.timeouts = options.timeouts ?? defaultTimeouts;
     assert(this.timeouts.viewChangeTicksMin < this.timeouts.viewChangeTicksMax, 'view change timeout range');
     this.batchOpsMax = options.batchOpsMax ?? 64;
@@ -346,7 +392,15 @@ export class Replica<Op, Result> {
     this.readRoundBase = (this.random.uint32() % 2 ** 20) * 2 ** 32 + this.random.uint32();
     this.readRound = this.readRoundBase;
     if (options.durable !== undefined) this.restore(options.durable);
-    else if (options.replacement === true && this.replicaCount > 1) {
+    else if (options.joining === true) {
+      // A joiner's epoch is unknown: it asks, and takes part only once an epoch includes it.
+      this.config = { ...this.config, replicaCount: 1 };
+      this.quorum = 1;
+      this.statusValue = 'recovering';
+      this.recoveringIntact = 0;
+      this.joining = true;
+      this.hardStateDirty = true;
+    } else if (options.replacement === true && this.replicaCount > 1) {
       this.statusValue = 'recovering';
       this.recoveringIntact = 0;
       this.viewUnknown = this.unsafe.skipViewDiscovery !== true;
@@ -367,6 +421,18 @@ export class Replica<Op, Result> {
 
   get view(): number {
     return this.viewValue;
+  }
+  /** The number of configuration changes committed. */
+  get epoch(): number {
+    return this.config.epoch;
+  }
+  /** The replica count of the configuration in force. */
+  get replicaCount(): number {
+    return this.config.replicaCount;
+  }
+  /** True while this replica waits for the state of an epoch that includes it. */
+  get isJoining(): boolean {
+    return this.joining;
   }
   get logView(): number {
     return this.logViewValue;
@@ -418,6 +484,38 @@ export class Replica<Op, Result> {
   // Inputs.
 
   step(message: Message<Op, Result>): void {
+    if (message.type === 'request') {
+      this.onRequest(message);
+      return;
+    }
+    assert(message.from !== this.replicaIndex, `replica ${this.replicaIndex} got a message from itself`);
+    assert(message.from >= 0, `message from replica ${message.from}`);
+    switch (message.type) {
+      case 'request_epoch':
+        this.onRequestEpoch(message);
+        return;
+      case 'epoch_started':
+        this.onEpochStarted(message.config, message.from);
+        return;
+      case 'checkpoint':
+        if (message.epoch > this.config.epoch) {
+          this.onEpochCheckpoint(message);
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    if (message.epoch < this.config.epoch) {
+      this.sendEpochStarted(message.from);
+      return;
+    }
+    if (message.epoch > this.config.epoch) {
+      this.requestEpoch(message.from, false);
+      return;
+    }
+    // Within the epoch: only its members take part (a stale joiner or retired replica is ignored).
+    if (this.joining || this.statusValue === 'retired' || message.from >= this.replicaCount) return;
     if (message.type === 'recovery') {
       // Any replica that knows its view says it; the sender takes the highest of a quorum.
       if (!this.viewUnknown) this.send(message.from, { type: 'recovery_response', view: this.viewValue, from: this.replicaIndex, nonce: message.nonce });
@@ -433,12 +531,6 @@ export class Replica<Op, Result> {
       return;
     }
     if (message.type === 'recovery_response') return;
-    if (message.type === 'request') {
-      this.onRequest(message);
-      return;
-    }
-    assert(message.from !== this.replicaIndex, `replica ${this.replicaIndex} got a message from itself`);
-    assert(message.from >= 0 && message.from < this.replicaCount, `message from unknown replica ${message.from}`);
     switch (message.type) {
       case 'prepare':
       case 'new_state':
@@ -538,6 +630,130 @@ export class Replica<Op, Result> {
     this.repairTimer = 0;
   }
 
+  // Epochs.
+
+  /** Tells a replica of an older epoch where this one began (a joiner has nothing to tell). */
+  private sendEpochStarted(replica: ReplicaIndex): void {
+    if (this.joining) return;
+    this.send(replica, { type: 'epoch_started', from: this.replicaIndex, config: this.config });
+  }
+
+  /** Asks a replica of a newer epoch where it began (or, with `state`, for its state). Rate limited. */
+  private requestEpoch(replica: ReplicaIndex, state: boolean): void {
+    if (state ? this.epochStateTimer > 0 : this.repairTimer > 0) return;
+    if (state) this.epochStateTimer = this.timeouts.repairTicks;
+    else this.repairTimer = this.timeouts.repairTicks;
+    this.send(replica, { type: 'request_epoch', from: this.replicaIndex, state });
+  }
+
+  private onRequestEpoch(message: Extract<Message<Op>, { type: 'request_epoch' }>): void {
+    if (message.epoch >= this.config.epoch || this.joining) return;
+    if (!message.state) {
+      this.sendEpochStarted(message.from);
+      return;
+    }
+    // Committed state is the same on every replica: any replica that holds it
+    // intact may hand it over (a recovering one may not: its log is damaged;
+    // nor one that retired without committing its epoch's start).
+    if (this.statusValue === 'recovering' || this.commitNumberValue < this.config.startOpNumber) return;
+    const checkpoint = this.checkpointAtCommit();
+    const state = this.stateMachine.snapshot();
+    this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state, config: this.config });
+  }
+
+  /**
+   * A replica of a newer epoch says where that epoch began. A member of it
+   * whose log holds the configuration entry that began it commits up to that
+   * entry (the commits end each epoch on the way); one whose log cannot reach
+   * it asks for the state. A replica the epoch leaves out retires.
+   */
+  private onEpochStarted(config: EpochConfig, from: ReplicaIndex): void {
+    if (config.epoch <= this.config.epoch) return;
+    if (this.replicaIndex >= config.replicaCount) {
+      if (!this.joining) this.retire(config);
+      return;
+    }
+    if (!this.joining && config.startOpNumber > this.commitNumberValue && this.checksumAt(config.startOpNumber) === config.startChecksum) {
+      this.commitUpTo(config.startOpNumber);
+      assert(this.config.epoch === config.epoch, `replica ${this.replicaIndex}: committing through op ${config.startOpNumber} reached epoch ${this.config.epoch}, not ${config.epoch}`);
+      return;
+    }
+    if (this.joining && this.unsafe.skipJoinStateTransfer === true) {
+      this.enterEpoch(config);
+      return;
+    }
+    this.requestEpoch(from, true);
+  }
+
+  /** The state of a newer epoch (asked for with RequestEpoch): install it and enter that epoch. */
+  private onEpochCheckpoint(message: CheckpointMessage<Op, Result>): void {
+    const { config } = message;
+    if (this.replicaIndex >= config.replicaCount) {
+      if (!this.joining) this.retire(config);
+      return;
+    }
+    assert(message.checkpoint.opNumber >= config.startOpNumber, 'an epoch checkpoint covers the epoch start');
+    if (message.checkpoint.opNumber <= this.commitNumberValue) return;
+    this.installCheckpoint(message.checkpoint, message.state);
+    this.enterEpoch(config);
+  }
+
+  /**
+   * Enters epoch `config` (its configuration entry is committed here): a
+   * member starts in view 0, whose log is the committed log through that
+   * entry, which this replica holds; the primary of view 0 leads at once.
+   * A replacement that has not learned its view keeps recovering.
+   */
+  private enterEpoch(config: EpochConfig): void {
+    assert(config.epoch > this.config.epoch, `epoch ${config.epoch} after ${this.config.epoch}`);
+    this.setConfig(config);
+    if (this.replicaIndex >= config.replicaCount) {
+      this.statusValue = 'retired';
+      return;
+    }
+    this.joining = false;
+    this.viewValue = 0;
+    this.logViewValue = 0;
+    this.viewStartOpNumber = this.opNumber;
+    this.resetViewTimer();
+    this.heartbeatTimer = 0;
+    this.prepareRetryTimer = this.timeouts.prepareRetryTicks;
+    if (this.viewUnknown) {
+      this.statusValue = 'recovering';
+      this.recoveringIntact ??= this.opNumber;
+      return;
+    }
+    if (this.recoveringIntact !== undefined) {
+      // Corrupt entries still on disk leave with this write.
+      this.truncateAfter = Math.min(this.truncateAfter ?? this.recoveringIntact, this.recoveringIntact);
+      this.recoveringIntact = undefined;
+    }
+    this.statusValue = 'normal';
+    this.rebuildInFlight();
+  }
+
+  /** A newer epoch leaves this replica out. */
+  private retire(config: EpochConfig): void {
+    this.setConfig(config);
+    this.statusValue = 'retired';
+  }
+
+  private setConfig(config: EpochConfig): void {
+    assert(config.replicaCount >= 1 && config.replicaCount % 2 === 1, `epoch ${config.epoch}: replica count ${config.replicaCount}`);
+    this.config = config;
+    this.quorum = quorumOf(config.replicaCount);
+    this.hardStateDirty = true;
+    this.failReads();
+    this.acks.clear();
+    this.requestQueue.length = 0;
+    this.inFlightRequests.clear();
+    this.startViewChangeFrom.clear();
+    this.doViewChanges.clear();
+    this.doViewChangeSent = false;
+    this.recoveryViews.clear();
+    this.configOpNumber = undefined;
+  }
+
   /**
    * The driver made the state machine's state through `opNumber` durable (a
    * checkpoint): log entries behind it may be compacted.
@@ -551,6 +767,18 @@ export class Replica<Op, Result> {
   tick(nowMs: number): void {
     this.nowMs = Math.max(this.nowMs, nowMs);
     this.repairTimer = Math.max(0, this.repairTimer - 1);
+    this.epochStateTimer = Math.max(0, this.epochStateTimer - 1);
+    if (this.joining || this.statusValue === 'retired') {
+      // Waiting for an epoch that includes it: ask the replicas it knows where the newest began.
+      if (this.repairTimer === 0) {
+        this.repairTimer = this.timeouts.repairTicks * (this.joining ? 1 : 4);
+        const count = this.joining ? this.joinCount : this.replicaCount;
+        for (let replica = 0; replica < count; replica++) {
+          if (replica !== this.replicaIndex) this.send(replica, { type: 'request_epoch', from: this.replicaIndex, state: false });
+        }
+      }
+      return;
+    }
     if (this.statusValue === 'recovering') {
       if (this.viewUnknown) {
         // A fresh round each time: only answers to this round's nonce count.
@@ -622,7 +850,7 @@ export class Replica<Op, Result> {
       compactThroughOpNumber: this.compact(),
       messages: this.outbox.filter((envelope) => !sentBeforePersist(envelope.message.type)),
       messagesNow: this.outbox.filter((envelope) => sentBeforePersist(envelope.message.type)),
-      repliesNow: this.replicaCount > 1,
+      repliesNow: this.replicaCount > 1 && !this.repliesWait,
       replies: this.replies,
       committed: this.committed,
       evictedClients: this.evictedClients,
@@ -632,6 +860,7 @@ export class Replica<Op, Result> {
     };
     this.outbox = [];
     this.replies = [];
+    this.repliesWait = false;
     this.committed = [];
     this.evictedClients = [];
     this.reads = [];
@@ -670,6 +899,15 @@ export class Replica<Op, Result> {
   private restore(durable: DurableState<Op, Result>): void {
     const { hardState } = durable;
     assert(hardState.logView <= hardState.view, `restored logView ${hardState.logView} > view ${hardState.view}`);
+    if (hardState.config !== undefined) {
+      this.config = hardState.config;
+      this.quorum = quorumOf(hardState.config.replicaCount);
+    }
+    if (hardState.joining === true) {
+      this.config = { ...this.config, replicaCount: 1 };
+      this.quorum = 1;
+      this.joining = true;
+    }
     const checkpoint = durable.checkpoint ?? originCheckpoint;
     this.logBase = checkpoint.opNumber;
     this.baseChecksum = checkpoint.checksum;
@@ -688,7 +926,10 @@ export class Replica<Op, Result> {
     const intact = this.opNumber;
     const corrupt = intactCount < stored.length;
     if (corrupt) this.logGeneration++;
-    const recover = (corrupt || hardState.recovering === true || hardState.viewUnknown === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    // A log that no longer reaches the start of its epoch lost what the epoch began from.
+    const beforeEpoch = intact < this.config.startOpNumber;
+    const recover =
+      (corrupt || beforeEpoch || hardState.recovering === true || hardState.viewUnknown === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
     this.viewUnknown = recover && hardState.viewUnknown === true && this.unsafe.skipViewDiscovery !== true;
     if (corrupt && !recover) this.truncateAfter = intact;
     if (recover) this.hardStateDirty = true; // Recovering is durable before anything is sent.
@@ -700,10 +941,21 @@ export class Replica<Op, Result> {
       this.statusValue = 'recovering';
       this.recoveringIntact = intact;
     }
+    if (this.joining) {
+      this.statusValue = 'recovering';
+      this.recoveringIntact = intact;
+    } else if (this.replicaIndex >= this.replicaCount) {
+      this.statusValue = 'retired';
+    }
     this.handedOffOpNumber = intact;
     this.durableOpNumber = intact;
     this.viewStartOpNumber = intact;
     this.commitUpTo(Math.min(hardState.commitNumber, intact));
+    this.configOpNumber = this.uncommittedConfigOp();
+    // A group of 1 commits what it holds durably: the crash came between
+    // persisting entries and recording their commit (a configuration entry
+    // among them, last, would otherwise wait forever).
+    if (this.replicaCount === 1 && this.statusValue === 'normal') this.commitUpTo(intact);
     this.rebuildInFlight();
     this.committed = [];
     this.evictedClients = [];
@@ -721,6 +973,9 @@ export class Replica<Op, Result> {
       return;
     }
     if ((this.inFlightRequests.get(request.clientId) ?? -1) >= request.requestNumber) return;
+    const replicaCount = this.reconfiguration?.(request.op);
+    // A configuration the replica cannot run is dropped (drivers refuse it with a reason first).
+    if (replicaCount !== undefined && !(Number.isSafeInteger(replicaCount) && replicaCount >= 1 && replicaCount % 2 === 1)) return;
     // Backpressure: the client retries.
     if (this.requestQueue.length >= this.requestQueueMax || this.faults.fire('vsr.drop_request')) return;
     this.requestQueue.push(request);
@@ -741,6 +996,7 @@ export class Replica<Op, Result> {
       this.requestQueue.length > 0 &&
       this.statusValue === 'normal' &&
       this.isPrimary() &&
+      this.configOpNumber === undefined &&
       this.opNumber - this.commitNumberValue < this.pipelineOpsMax
     );
   }
@@ -749,7 +1005,13 @@ export class Replica<Op, Result> {
   private prepareQueued(): void {
     if (!this.canPrepareQueued()) return;
     const room = this.pipelineOpsMax - (this.opNumber - this.commitNumberValue);
-    const batch = this.requestQueue.splice(0, Math.min(room, this.batchOpsMax));
+    let take = Math.min(room, this.batchOpsMax, this.requestQueue.length);
+    if (this.reconfiguration !== undefined) {
+      // A configuration entry ends its batch, and its epoch: nothing is prepared after it.
+      const config = this.requestQueue.slice(0, take).findIndex((request) => this.reconfiguration!(request.op) !== undefined);
+      if (config >= 0) take = config + 1;
+    }
+    const batch = this.requestQueue.splice(0, take);
     const first = this.opNumber + 1;
     for (const request of batch) {
       const previous = this.logValue.at(-1);
@@ -828,7 +1090,7 @@ export class Replica<Op, Result> {
       // The entries it needs were compacted: send the state machine instead.
       const checkpoint = this.checkpointAtCommit();
       const state = this.stateMachine.snapshot();
-      this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state });
+      this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state, config: this.config });
       return;
     }
     const entries = this.entriesFrom(message.opNumber + 1, this.repairLimit());
@@ -849,10 +1111,19 @@ export class Replica<Op, Result> {
     const { checkpoint } = message;
     if (message.view < this.viewValue || message.from !== this.primaryOf(message.view) || message.from === this.replicaIndex) return;
     if (checkpoint.opNumber <= this.commitNumberValue) return;
+    this.installCheckpoint(checkpoint, message.state);
+    if (this.statusValue === 'normal' && this.isPrimary()) this.rebuildInFlight();
+    // Carry on from the checkpoint: the rest of the log, or the view it missed.
+    if (this.statusValue === 'normal' && message.view === this.viewValue) this.requestRepair(message.from);
+    else this.send(message.from, { type: 'request_start_view', view: message.view, from: this.replicaIndex });
+  }
+
+  /** Replaces the state machine and the log with a committed checkpoint, keeping own entries that chain from it. */
+  private installCheckpoint(checkpoint: Checkpoint<Result>, state: Uint8Array): void {
     const chains = this.checksumAt(checkpoint.opNumber) === checkpoint.checksum;
     const kept = chains ? this.logValue.slice(checkpoint.opNumber - this.logBase) : [];
     assert(kept.length === 0 || kept[0]!.previousChecksum === checkpoint.checksum, 'kept entries chain from the checkpoint');
-    this.stateMachine.restore(message.state);
+    this.stateMachine.restore(state);
     this.clientTable.load(checkpoint.clients);
     this.logValue.length = 0;
     this.logValue.push(...kept);
@@ -869,10 +1140,7 @@ export class Replica<Op, Result> {
     this.logGeneration++;
     this.hardStateDirty = true;
     this.repairTimer = 0;
-    if (this.statusValue === 'normal' && this.isPrimary()) this.rebuildInFlight();
-    // Carry on from the checkpoint: the rest of the log, or the view it missed.
-    if (this.statusValue === 'normal' && message.view === this.viewValue) this.requestRepair(message.from);
-    else this.send(message.from, { type: 'request_start_view', view: message.view, from: this.replicaIndex });
+    this.configOpNumber = this.uncommittedConfigOp();
   }
 
   private onPrepare(view: number, from: ReplicaIndex, entries: readonly LogEntry<Op>[], commitNumber: number): void {
@@ -973,6 +1241,7 @@ export class Replica<Op, Result> {
     this.doViewChangeSent = true;
     const message: DoViewChange<Op> = {
       type: 'do_view_change',
+      epoch: this.config.epoch,
       view: this.viewValue,
       from: this.replicaIndex,
       logView: this.logViewValue,
@@ -1110,13 +1379,26 @@ export class Replica<Op, Result> {
   private appendEntry(entry: LogEntry<Op>): void {
     assert(entry.opNumber === this.opNumber + 1, `append op ${entry.opNumber} after ${this.opNumber}`);
     assert(this.logValue.length < this.logOpsMax, `log full (${this.logOpsMax} ops held; is the driver checkpointing?)`);
+    assert(this.configOpNumber === undefined, `replica ${this.replicaIndex}: op ${entry.opNumber} after the configuration entry ${this.configOpNumber} of epoch ${this.config.epoch}`);
     this.logValue.push(entry);
+    // (The entry that began this epoch is committed; a replica repairing its log may append it again.)
+    if (entry.opNumber > this.config.startOpNumber && this.reconfiguration?.(entry.op) !== undefined) this.configOpNumber = entry.opNumber;
+  }
+
+  /** The configuration entry among the held entries not yet committed, if any (the last entry of its epoch). */
+  private uncommittedConfigOp(): number | undefined {
+    if (this.reconfiguration === undefined) return undefined;
+    for (let opNumber = this.opNumber; opNumber > Math.max(this.commitNumberValue, this.config.startOpNumber); opNumber--) {
+      if (this.reconfiguration(this.entryAt(opNumber).op) !== undefined) return opNumber;
+    }
+    return undefined;
   }
 
   private truncateLog(opNumber: number): void {
     assert(opNumber >= this.commitNumberValue, `truncating committed op ${this.commitNumberValue}`);
     assert(opNumber >= this.logBase, `truncating compacted op ${opNumber}`);
     this.logValue.length = opNumber - this.logBase;
+    if (this.configOpNumber !== undefined && this.configOpNumber > opNumber) this.configOpNumber = undefined;
     this.logGeneration++;
     this.durableOpNumber = Math.min(this.durableOpNumber, opNumber);
     if (opNumber < this.handedOffOpNumber) {
@@ -1137,8 +1419,16 @@ export class Replica<Op, Result> {
       this.committed.push({ entry, result });
       if (this.statusValue === 'normal' && this.isPrimary()) {
         this.replies.push({ clientId: entry.clientId, requestNumber: entry.requestNumber, view: this.viewValue, opNumber: entry.opNumber, result });
+        if (this.replicaCount === 1) this.repliesWait = true;
       }
       this.hardStateDirty = true;
+      const replicaCount = entry.opNumber > this.config.startOpNumber ? this.reconfiguration?.(entry.op) : undefined;
+      if (replicaCount !== undefined) {
+        // The configuration entry is the last of its epoch: nothing was prepared after it.
+        assert(entry.opNumber === this.opNumber, `replica ${this.replicaIndex}: op ${this.opNumber} follows the configuration entry ${entry.opNumber}`);
+        this.enterEpoch({ epoch: this.config.epoch + 1, replicaCount, startOpNumber: entry.opNumber, startChecksum: entry.checksum });
+        return;
+      }
     }
   }
 
@@ -1177,24 +1467,39 @@ export class Replica<Op, Result> {
     const view = this.unsafe.skipViewPersist === true && this.statusValue === 'view_change' ? this.logViewValue : this.viewValue;
     const recovering = this.statusValue === 'recovering' ? { recovering: true as const } : {};
     const viewUnknown = this.viewUnknown ? { viewUnknown: true as const } : {};
-    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue, ...recovering, ...viewUnknown };
+    const joining = this.joining ? { joining: true as const } : {};
+    const config = this.config.epoch > 0 ? { config: this.config } : {};
+    return { view, logView: this.logViewValue, commitNumber: this.commitNumberValue, ...recovering, ...viewUnknown, ...joining, ...config };
   }
 
   // Sending and timers.
 
-  private send(to: ReplicaIndex, message: ReplicaMessage<Op, Result>): void {
+  /** Sends `message` stamped with this replica's epoch. */
+  private send(to: ReplicaIndex, message: Unstamped<ReplicaMessage<Op, Result>>): void {
+    this.sendStamped(to, { ...message, epoch: this.config.epoch } as ReplicaMessage<Op, Result>);
+  }
+
+  private sendStamped(to: ReplicaIndex, message: ReplicaMessage<Op, Result>): void {
     assert(to !== this.replicaIndex, 'a replica does not message itself');
     this.outbox.push({ to, message });
   }
 
-  private broadcast(message: ReplicaMessage<Op, Result>): void {
-    for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.send(replica, message);
+  private broadcast(message: Unstamped<ReplicaMessage<Op, Result>>): void {
+    const stamped = { ...message, epoch: this.config.epoch } as ReplicaMessage<Op, Result>;
+    for (let replica = 0; replica < this.replicaCount; replica++) if (replica !== this.replicaIndex) this.sendStamped(replica, stamped);
   }
 
   private resetViewTimer(): void {
     const { viewChangeTicksMin, viewChangeTicksMax } = this.timeouts;
     this.viewTimer = viewChangeTicksMin + (this.random.uint32() % (viewChangeTicksMax - viewChangeTicksMin));
   }
+}
+
+/** A message as built, before `send` stamps the epoch on it. */
+type Unstamped<M> = M extends unknown ? Omit<M, 'epoch'> : never;
+
+function quorumOf(replicaCount: number): number {
+  return Math.floor(replicaCount / 2) + 1;
 }
 
 function suffixEnd<Op>(log: LogSuffix<Op>): number {
