@@ -263,3 +263,101 @@ describe('ReplicaDriver, remote clients', () => {
     await closeGroup(group);
   });
 });
+
+describe('ReplicaDriver, reconfiguration', () => {
+  // The register's configuration op: key '#replicas', value the count.
+  const reconfiguration = (op: Op): number | undefined => (op.key === '#replicas' ? Number(op.value) : undefined);
+  const five = ['g0', 'g1', 'g2', 'g3', 'g4'];
+
+  async function open(group: Group, index: number, extra: { joining?: boolean } = {}): Promise<ReplicaDriver<Op, Result>> {
+    const driver = await ReplicaDriver.open<Op, Result>({
+      env: makeEnv(group.transport),
+      kv: group.stores[index]!,
+      stateMachine: register,
+      replicaIndex: index,
+      addresses: five,
+      initialReplicaCount: 1,
+      reconfiguration,
+      tickMs: 5,
+      retryMs: 100,
+      ...extra,
+      replica: { ...tuning, logRetainOps: 4, compactOpsMin: 2 },
+    });
+    group.drivers[index] = driver;
+    return driver;
+  }
+
+  /** Submits to whichever of the five is primary. */
+  async function submitAny(group: Group, clientId: string, requestNumber: number, op: Op): Promise<Result> {
+    for (let attempt = 0; attempt < 400; attempt++) {
+      const driver = group.drivers[attempt % five.length];
+      if (driver === undefined) continue;
+      try {
+        return await driver.submit(clientId, requestNumber, op);
+      } catch (error) {
+        if (!(error instanceof NotPrimaryError)) throw error;
+        await sleep(5);
+      }
+    }
+    throw new Error('no primary answered');
+  }
+
+  it('grows a group 1 → 3 → 5 with an epoch change each time; joiners take the state first, and no committed op is lost', async () => {
+    const group: Group = { keepAlive: setInterval(() => undefined, 50), transport: new InProcessTransport(), stores: five.map(() => new MemoryKvStore()), drivers: [] };
+    const first = await open(group, 0);
+    let request = 0;
+    for (let index = 0; index < 10; index++) await submitAny(group, 'c', ++request, { key: `k${index % 3}`, value: `${request}` });
+    await assert.rejects(first.submit('admin', 1, { key: '#replicas', value: '4' }), /odd/);
+    await assert.rejects(first.submit('admin', 1, { key: '#replicas', value: '7' }), /at most the 5 configured/);
+
+    const joiner = await open(group, 1, { joining: true });
+    await open(group, 2, { joining: true });
+    assert.equal(readDurableState(group.stores[1]!).hardState.joining, true, 'a joiner says so durably before it sends anything');
+    assert.equal(joiner.replica.status, 'recovering');
+    assert.equal(await submitAny(group, 'admin', 1, { key: '#replicas', value: '3' }), null);
+    await eventually(() => [0, 1, 2].every((index) => group.drivers[index]!.replica.epoch === 1 && group.drivers[index]!.replica.status === 'normal'), 'three replicas in epoch 1');
+    assert.equal(joiner.status().replicaCount, 3);
+    for (let index = 0; index < 10; index++) await submitAny(group, 'c', ++request, { key: `k${index % 3}`, value: `${request}` });
+
+    // Three replicas: the first may go away and the other two carry on.
+    await first.close();
+    group.drivers[0] = undefined;
+    for (let index = 0; index < 5; index++) await submitAny(group, 'c', ++request, { key: 'k0', value: `${request}` });
+    await open(group, 0);
+
+    await open(group, 3, { joining: true });
+    await open(group, 4, { joining: true });
+    assert.equal(await submitAny(group, 'admin', 2, { key: '#replicas', value: '5' }), '3');
+    await eventually(() => group.drivers.every((driver) => driver!.replica.epoch === 2 && driver!.replica.status === 'normal'), 'five replicas in epoch 2');
+    // Five replicas: two may go away.
+    for (const index of [1, 2]) {
+      await group.drivers[index]!.close();
+      group.drivers[index] = undefined;
+    }
+    const last = await submitAny(group, 'c', ++request, { key: 'k0', value: `${request}` });
+    assert.equal(last, `${request - 1}`, 'the newest value survived both epoch changes');
+    for (const index of [1, 2]) await open(group, index);
+    await eventually(() => group.drivers.every((driver) => driver!.replica.commitNumber === group.drivers[0]!.replica.commitNumber), 'every replica caught up');
+    await eventually(() => new Set(group.stores.map(stateOf)).size === 1, 'states converge');
+    await closeGroup(group);
+  });
+
+  it('shrinks a group 3 → 1: the replicas left out retire and refuse requests; the one left commits alone', async () => {
+    const group: Group = { keepAlive: setInterval(() => undefined, 50), transport: new InProcessTransport(), stores: five.map(() => new MemoryKvStore()), drivers: [] };
+    await open(group, 0);
+    await open(group, 1, { joining: true });
+    await open(group, 2, { joining: true });
+    await submitAny(group, 'admin', 1, { key: '#replicas', value: '3' });
+    await eventually(() => [0, 1, 2].every((index) => group.drivers[index]!.replica.epoch === 1 && group.drivers[index]!.replica.status === 'normal'), 'three replicas in epoch 1');
+    await submitAny(group, 'c', 1, { key: 'a', value: '1' });
+    await submitAny(group, 'admin', 2, { key: '#replicas', value: '1' });
+    await eventually(() => group.drivers[1]!.replica.status === 'retired' && group.drivers[2]!.replica.status === 'retired', 'replicas 1 and 2 retired');
+    await assert.rejects(group.drivers[1]!.submit('c', 2, { key: 'a', value: 'x' }), NotPrimaryError);
+    for (const index of [1, 2]) {
+      await group.drivers[index]!.close();
+      group.drivers[index] = undefined;
+    }
+    assert.equal(await submitAny(group, 'c', 2, { key: 'a', value: '2' }), '1', 'the group of 1 commits alone');
+    await closeGroup(group);
+  });
+});

@@ -49,8 +49,23 @@ export interface ReplicaDriverOptions<Op, Result> {
   readonly kv: KvStore;
   readonly stateMachine: TransactionalStateMachine<Op, Result>;
   readonly replicaIndex: number;
-  /** Every replica's transport address, by replica index (this one's included). */
+  /**
+   * Every replica's transport address, by replica index (this one's
+   * included): every index the group may grow to.
+   */
   readonly addresses: readonly NodeAddress[];
+  /** The group's size when it was created (epoch 0); all of `addresses` unless given. */
+  readonly initialReplicaCount?: number;
+  /**
+   * Recognizes a configuration op (the replica count it asks for); see
+   * ReplicaOptions.reconfiguration. Without it the group never changes size.
+   */
+  readonly reconfiguration?: (op: Op) => number | undefined;
+  /**
+   * This replica joins a group that is growing to include its index (see
+   * ReplicaOptions.joining). Honoured only on an empty store.
+   */
+  readonly joining?: boolean;
   /** One replica tick every this many milliseconds. */
   readonly tickMs?: number;
   /** A local request unanswered this long is handed to the replica again. */
@@ -85,6 +100,11 @@ export class NotPrimaryError extends Error {
   ) {
     super(`not the primary (view ${view}; try replica ${primaryIndex})`);
   }
+}
+
+/** A configuration op asked for a group size this group cannot have. */
+export class ReconfigurationError extends Error {
+  override readonly name = 'ReconfigurationError';
 }
 
 /** A client request waits here for its reply. */
@@ -194,6 +214,9 @@ export class ReplicaDriver<Op, Result> {
     this.retryMs = options.retryMs ?? 500;
     this.readTimeoutMs = options.readTimeoutMs ?? 2000;
     assert(this.tickMs > 0 && this.retryMs > 0 && this.readTimeoutMs > 0, 'driver tick, retry and read timeout must be positive');
+    const initial = options.initialReplicaCount ?? options.addresses.length;
+    assert(initial >= 1 && initial % 2 === 1 && initial <= options.addresses.length, `initial replica count ${initial} of ${options.addresses.length} addresses`);
+    assert(options.joining !== true || options.replacement !== true, 'a replica joins or replaces, not both');
   }
 
   /** Opens the replica from what `kv` holds (or fresh) and starts listening and ticking. */
@@ -224,17 +247,33 @@ export class ReplicaDriver<Op, Result> {
       this.transaction = transaction;
       try {
         if (fresh) {
-          // A replacement's first hard state says so: a crash before its first turn must not reopen it as a voter.
-          const first: HardState = this.options.replacement === true ? { ...durable.hardState, recovering: true, viewUnknown: true } : durable.hardState;
+          const initial = this.options.initialReplicaCount ?? this.options.addresses.length;
+          assert(
+            this.options.replicaIndex < initial || this.options.joining === true || this.options.replacement === true,
+            `replica ${this.options.replicaIndex} is not in the group of ${initial} it was created as: start it as a joiner`,
+          );
+          // A replacement's or joiner's first hard state says so: a crash before its first turn must not reopen it as a voter.
+          const first: HardState =
+            this.options.replacement === true
+              ? { ...durable.hardState, recovering: true, viewUnknown: true }
+              : this.options.joining === true
+                ? { ...durable.hardState, recovering: true, joining: true }
+                : durable.hardState;
           transaction.put(hardStateKey, encodeRecord(first));
         }
         this.replicaValue = new Replica<Op, Result>({
           ...this.options.replica,
           replicaIndex: this.options.replicaIndex,
-          replicaCount: this.options.addresses.length,
+          // A joiner expects the configuration of all the addresses; a
+          // replacement asks its peers; the others start from the first.
+          replicaCount:
+            this.options.joining === true || this.options.replacement === true || this.options.replicaIndex >= (this.options.initialReplicaCount ?? this.options.addresses.length)
+              ? this.options.addresses.length
+              : (this.options.initialReplicaCount ?? this.options.addresses.length),
           stateMachine: adapter,
           random: env.random,
-          ...(fresh ? { replacement: this.options.replacement === true } : { durable }),
+          ...(fresh ? { replacement: this.options.replacement === true, joining: this.options.joining === true } : { durable }),
+          ...(this.options.reconfiguration === undefined ? {} : { reconfiguration: this.options.reconfiguration }),
           atomicApply: true,
         });
       } finally {
@@ -274,6 +313,12 @@ export class ReplicaDriver<Op, Result> {
     const replica = this.replica;
     if (replica.status !== 'normal' || !replica.isPrimary()) {
       return Promise.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
+    }
+    const replicaCount = this.options.reconfiguration?.(op);
+    if (replicaCount !== undefined && !(Number.isSafeInteger(replicaCount) && replicaCount >= 1 && replicaCount % 2 === 1 && replicaCount <= this.options.addresses.length)) {
+      return Promise.reject(
+        new ReconfigurationError(`a group of ${replicaCount} replicas is impossible here: the size must be odd, at least 1 and at most the ${this.options.addresses.length} configured addresses`),
+      );
     }
     const superseded = this.waiters.get(clientId);
     // A remote client that gave up waiting retries the same request: both wait for the one reply.
@@ -355,10 +400,12 @@ export class ReplicaDriver<Op, Result> {
   }
 
   /** What `tessera cluster status` shows of this replica. */
-  status(): { status: string; view: number; primaryIndex: number; commitNumber: number; opNumber: number; failed: boolean } {
+  status(): { status: string; epoch: number; replicaCount: number; view: number; primaryIndex: number; commitNumber: number; opNumber: number; failed: boolean } {
     const replica = this.replica;
     return {
       status: replica.status,
+      epoch: replica.epoch,
+      replicaCount: replica.replicaCount,
       view: replica.view,
       primaryIndex: replica.primaryOf(replica.view),
       commitNumber: replica.commitNumber,
@@ -401,8 +448,8 @@ export class ReplicaDriver<Op, Result> {
   private retryLocalRequests(): void {
     const nowMs = this.options.env.clock.monotonicMs();
     const replica = this.replica;
-    if (replica.status === 'normal' && !replica.isPrimary() && this.waiters.size > 0) {
-      // Deposed: another replica leads this view. Its clients retry there (the client table keeps it at most once).
+    if ((replica.status === 'normal' || replica.status === 'retired') && !replica.isPrimary() && this.waiters.size > 0) {
+      // Deposed (or retired): another replica leads. Its clients retry there (the client table keeps it at most once).
       for (const waiter of this.waiters.values()) waiter.reject(new NotPrimaryError(replica.view, replica.primaryOf(replica.view)));
       this.waiters.clear();
     }
