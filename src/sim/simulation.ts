@@ -425,9 +425,13 @@ export class Simulation {
       return (hard.config?.epoch ?? 0) === epoch && hard.joining !== true;
     });
     if (!settled) return false;
+    // Fewer than a minority damaged (a damaged replica may take more damage);
+    // a group of 1 never (it has no one to repair from).
+    const budget = Math.floor((replicaCount - 1) / 2);
+    if (budget === 0) return false;
     const damaged = (other: ReplicaNode): boolean => other.corruptFrom !== undefined || other.hardState.value.recovering === true;
     if (damaged(node)) return true;
-    return this.nodes.filter(damaged).length < Math.floor((replicaCount - 1) / 2);
+    return this.nodes.filter(damaged).length < budget;
   }
 
   /** Replicas with a Ready being written: crashing one now loses (or tears) that write. */
@@ -554,16 +558,16 @@ export class Simulation {
   // Replicas.
 
   private startReplica(node: ReplicaNode, durable: DurableState<Op, Result> | undefined): void {
-    // The count a replica starts from: the first configuration's for a
-    // member (a persisted configuration overrides it), the one it joins for a
-    // joiner, the newest for a replacement (its disk was lost: it asks).
+    // The count a replica starts from: the first configuration's (a
+    // persisted configuration overrides it), or the newest for a replacement,
+    // as its operator would configure it (it does not know its epoch: it asks).
     const hard = durable?.hardState;
     const joining = durable === undefined ? node.index >= this.initialReplicaCount : hard?.joining === true;
-    const newest = this.configuration.replicaCount;
-    const replicaCount = joining ? this.replicaCount : hard?.viewUnknown === true ? (node.index < newest ? newest : this.replicaCount) : this.initialReplicaCount;
+    const replicaCount = hard?.viewUnknown === true ? this.configuration.replicaCount : this.initialReplicaCount;
     node.replica = new Replica<Op, Result>({
       replicaIndex: node.index,
       replicaCount,
+      addressCount: this.replicaCount,
       joining,
       reconfiguration: kvReconfiguration,
       stateMachine: node.stateMachine,

@@ -264,12 +264,10 @@ export class ReplicaDriver<Op, Result> {
         this.replicaValue = new Replica<Op, Result>({
           ...this.options.replica,
           replicaIndex: this.options.replicaIndex,
-          // A joiner expects the configuration of all the addresses; a
-          // replacement asks its peers; the others start from the first.
-          replicaCount:
-            this.options.joining === true || this.options.replacement === true || this.options.replicaIndex >= (this.options.initialReplicaCount ?? this.options.addresses.length)
-              ? this.options.addresses.length
-              : (this.options.initialReplicaCount ?? this.options.addresses.length),
+          // The first configuration (a persisted one overrides it); joiners,
+          // replacements and retired replicas ask every address for the newest.
+          replicaCount: this.options.initialReplicaCount ?? this.options.addresses.length,
+          addressCount: this.options.addresses.length,
           stateMachine: adapter,
           random: env.random,
           ...(fresh ? { replacement: this.options.replacement === true, joining: this.options.joining === true } : { durable }),

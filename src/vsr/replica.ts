@@ -151,6 +151,7 @@ export interface Ready<Op, Result> {
   /** Bookkeeping for `advance`. */
   readonly durableThroughOpNumber: number;
   readonly logGeneration: number;
+  readonly epochChanges: number;
 }
 
 export interface ReplicaTimeouts {
@@ -251,10 +252,15 @@ export interface ReplicaOptions<Op, Result> {
   /**
    * A fresh replica at a new index that a configuration change will add:
    * it takes no part until it has the state of an epoch that includes it.
-   * `replicaCount` is then the size of the configuration it expects to join.
    * Ignored with `durable`.
    */
   readonly joining?: boolean;
+  /**
+   * Every index the group may ever use (`replicaCount` unless given): a
+   * joiner, a replacement that does not know its epoch, and a retired
+   * replica ask all of them for the newest epoch.
+   */
+  readonly addressCount?: number;
   readonly unsafe?: UnsafeFlags;
 }
 
@@ -267,8 +273,8 @@ export class Replica<Op, Result> {
   /** The configuration in force: its epoch, its replica count and where it began. */
   private config: EpochConfig;
   private quorum: number;
-  /** The replica count a joining replica expects (the size of the configuration it joins). */
-  private readonly joinCount: number;
+  /** Every index the group may use: joiners, replacements and retired replicas ask them all. */
+  private readonly addressCount: number;
   private readonly reconfiguration: ((op: Op) => number | undefined) | undefined;
   private readonly timeouts: ReplicaTimeouts;
   private readonly batchOpsMax: number;
@@ -323,6 +329,9 @@ export class Replica<Op, Result> {
   private viewChangeRetryTimer = 0;
   private repairTimer = 0;
   private epochStateTimer = 0;
+  /** Epochs entered by this incarnation, and how many of those entries a Ready has made durable. */
+  private epochChanges = 0;
+  private durableEpochChanges = 0;
 
   // Output not yet handed to a Ready.
   private outbox: Envelope<Op, Result>[] = [];
@@ -365,11 +374,11 @@ export class Replica<Op, Result> {
 
   constructor(options: ReplicaOptions<Op, Result>) {
     assert(options.replicaCount >= 1 && options.replicaCount % 2 === 1, `replica count ${options.replicaCount} must be odd`);
-    // A persisted configuration may leave this replica out (it retired).
-    const persisted = options.durable?.hardState.config !== undefined;
-    assert(options.replicaIndex >= 0 && (options.replicaIndex < options.replicaCount || persisted), `replica index ${options.replicaIndex}`);
+    // A configuration may leave this replica out (it joins, or it retired).
+    assert(options.replicaIndex >= 0 && options.replicaIndex < (options.addressCount ?? options.replicaCount), `replica index ${options.replicaIndex}`);
     this.replicaIndex = options.replicaIndex;
-    this.joinCount = options.replicaCount;
+    this.addressCount = options.addressCount ?? options.replicaCount;
+    assert(this.addressCount >= options.replicaCount, `${this.addressCount} addresses for ${options.replicaCount} replicas`);
     this.config = { epoch: 0, replicaCount: options.replicaCount, startOpNumber: 0, startChecksum: logOriginChecksum };
     this.quorum = quorumOf(options.replicaCount);
     this.reconfiguration = options.reconfiguration;
@@ -400,7 +409,7 @@ export class Replica<Op, Result> {
       this.recoveringIntact = 0;
       this.joining = true;
       this.hardStateDirty = true;
-    } else if (options.replacement === true && this.replicaCount > 1) {
+    } else if (options.replacement === true && this.addressCount > 1) {
       this.statusValue = 'recovering';
       this.recoveringIntact = 0;
       this.viewUnknown = this.unsafe.skipViewDiscovery !== true;
@@ -695,18 +704,26 @@ export class Replica<Op, Result> {
     assert(message.checkpoint.opNumber >= config.startOpNumber, 'an epoch checkpoint covers the epoch start');
     if (message.checkpoint.opNumber <= this.commitNumberValue) return;
     this.installCheckpoint(message.checkpoint, message.state);
-    this.enterEpoch(config);
+    this.enterEpoch(config, message.view);
   }
 
   /**
    * Enters epoch `config` (its configuration entry is committed here): a
    * member starts in view 0, whose log is the committed log through that
-   * entry, which this replica holds; the primary of view 0 leads at once.
-   * A replacement that has not learned its view keeps recovering.
+   * entry, which this replica holds; the primary of view 0 leads at once,
+   * but prepares only once the new epoch is durable (a primary's Prepares go
+   * out before it persists them: after a crash that lost the epoch change it
+   * might lead view 0 again with other entries).
+   * A replica that took a newer epoch's state from a replica already in view
+   * `view` > 0 joins that view change instead: its log is committed state,
+   * not view 0's log, so it waits for the view's StartView (or helps elect
+   * a primary if the view has none). A replacement that has not learned its
+   * view keeps recovering.
    */
-  private enterEpoch(config: EpochConfig): void {
+  private enterEpoch(config: EpochConfig, view = 0): void {
     assert(config.epoch > this.config.epoch, `epoch ${config.epoch} after ${this.config.epoch}`);
     this.setConfig(config);
+    this.epochChanges++;
     if (this.replicaIndex >= config.replicaCount) {
       this.statusValue = 'retired';
       return;
@@ -718,6 +735,8 @@ export class Replica<Op, Result> {
     this.resetViewTimer();
     this.heartbeatTimer = 0;
     this.prepareRetryTimer = this.timeouts.prepareRetryTicks;
+    // In a group of 1 no other replica can have formed a view: nothing to learn.
+    if (config.replicaCount === 1) this.viewUnknown = false;
     if (this.viewUnknown) {
       this.statusValue = 'recovering';
       this.recoveringIntact ??= this.opNumber;
@@ -727,6 +746,12 @@ export class Replica<Op, Result> {
       // Corrupt entries still on disk leave with this write.
       this.truncateAfter = Math.min(this.truncateAfter ?? this.recoveringIntact, this.recoveringIntact);
       this.recoveringIntact = undefined;
+    }
+    if (view > 0) {
+      this.viewValue = view;
+      this.statusValue = 'view_change';
+      this.viewChangeRetryTimer = 0;
+      return;
     }
     this.statusValue = 'normal';
     this.rebuildInFlight();
@@ -772,7 +797,7 @@ export class Replica<Op, Result> {
       // Waiting for an epoch that includes it: ask the replicas it knows where the newest began.
       if (this.repairTimer === 0) {
         this.repairTimer = this.timeouts.repairTicks * (this.joining ? 1 : 4);
-        const count = this.joining ? this.joinCount : this.replicaCount;
+        const count = this.joining ? this.addressCount : this.replicaCount;
         for (let replica = 0; replica < count; replica++) {
           if (replica !== this.replicaIndex) this.send(replica, { type: 'request_epoch', from: this.replicaIndex, state: false });
         }
@@ -786,7 +811,9 @@ export class Replica<Op, Result> {
           this.repairTimer = this.timeouts.repairTicks;
           this.recoveryNonce = this.random.uint32();
           this.recoveryViews.clear();
-          this.broadcast({ type: 'recovery', view: this.viewValue, from: this.replicaIndex, nonce: this.recoveryNonce });
+          // Every address: a replica of a newer epoch answers with where it began.
+          const message = { type: 'recovery', epoch: this.config.epoch, view: this.viewValue, from: this.replicaIndex, nonce: this.recoveryNonce } as const;
+          for (let replica = 0; replica < this.addressCount; replica++) if (replica !== this.replicaIndex) this.sendStamped(replica, message);
         }
         return;
       }
@@ -857,6 +884,7 @@ export class Replica<Op, Result> {
       reads: this.reads,
       durableThroughOpNumber: holdBack ? this.handedOffOpNumber : this.opNumber,
       logGeneration: this.logGeneration,
+      epochChanges: this.hardStateDirty ? this.epochChanges : this.durableEpochChanges,
     };
     this.outbox = [];
     this.replies = [];
@@ -891,6 +919,7 @@ export class Replica<Op, Result> {
     if (ready.logGeneration === this.logGeneration) {
       this.durableOpNumber = Math.max(this.durableOpNumber, Math.min(ready.durableThroughOpNumber, this.opNumber));
     }
+    this.durableEpochChanges = Math.max(this.durableEpochChanges, ready.epochChanges);
     if (this.statusValue === 'normal' && this.isPrimary()) this.commitAcknowledged();
   }
 
@@ -928,8 +957,10 @@ export class Replica<Op, Result> {
     if (corrupt) this.logGeneration++;
     // A log that no longer reaches the start of its epoch lost what the epoch began from.
     const beforeEpoch = intact < this.config.startOpNumber;
-    const recover =
-      (corrupt || beforeEpoch || hardState.recovering === true || hardState.viewUnknown === true) && this.replicaCount > 1 && this.unsafe.skipRecovery !== true;
+    // A replacement recovers even where its first configuration was a group
+    // of 1: the group may have grown since, and it does not know its epoch.
+    const damaged = corrupt || beforeEpoch || hardState.recovering === true;
+    const recover = ((damaged && this.replicaCount > 1) || (hardState.viewUnknown === true && this.addressCount > 1)) && this.unsafe.skipRecovery !== true;
     this.viewUnknown = recover && hardState.viewUnknown === true && this.unsafe.skipViewDiscovery !== true;
     if (corrupt && !recover) this.truncateAfter = intact;
     if (recover) this.hardStateDirty = true; // Recovering is durable before anything is sent.
@@ -997,6 +1028,7 @@ export class Replica<Op, Result> {
       this.statusValue === 'normal' &&
       this.isPrimary() &&
       this.configOpNumber === undefined &&
+      this.durableEpochChanges === this.epochChanges &&
       this.opNumber - this.commitNumberValue < this.pipelineOpsMax
     );
   }
