@@ -29,7 +29,8 @@ export interface MetaClient {
     bucket: string,
     options: { prefix: string; after?: { key: string; uploadId?: string }; afterPrefix?: string; limit: number },
   ): Promise<UploadRecord[]>;
-  listParts(uploadId: string): Promise<UploadPartRecord[]>;
+  /** Parts of upload `uploadId` of `bucket` (the bucket says which metadata group holds them). */
+  listParts(bucket: string, uploadId: string): Promise<UploadPartRecord[]>;
   listAccessKeys(): Promise<AccessKeyRecord[]>;
   /** Whether any metadata still references fragments of `versionId`. */
   isVersionReferenced(versionId: string): Promise<boolean>;

@@ -108,7 +108,8 @@ export class GatewayError extends Error {
 export interface GatewayHooks {
   /** New garbage was queued (an overwrite, delete or failed write). */
   onGarbage(): void;
-  onShardFailure(failure: ShardFailure): void;
+  /** A shard read failed; the bucket and key let the healer find the version (and its metadata group). */
+  onShardFailure(failure: ShardFailure & { readonly bucket: string; readonly key: string }): void;
   /** The last read of a version ended (GC may have skipped it meanwhile). */
   onReadEnded(versionId: string): void;
 }
@@ -184,6 +185,7 @@ export class Gateway {
     }
     const result = await this.meta.submit({
       type: 'commit_version',
+      bucket: input.bucket,
       versionId: written.ownerId,
       sizeBytes: written.part.sizeBytes,
       etag: written.part.etag,
@@ -322,19 +324,19 @@ export class Gateway {
         md5.update(next.value);
         await stripes.push(next.value);
         if (stripes.sizeBytes > input.sizeBytesMax) {
-          await this.abandon(ownerId, stripes);
+          await this.abandon(input.bucket, ownerId, stripes);
           return { kind: 'failed', outcome: 'too_large' };
         }
       }
       await stripes.end();
       await stripes.finish();
     } catch (error) {
-      await this.abandon(ownerId, stripes);
+      await this.abandon(input.bucket, ownerId, stripes);
       throw error;
     }
     const digest = md5.digest();
     if (input.contentMd5 !== undefined && !digest.equals(input.contentMd5)) {
-      await this.abandon(ownerId, undefined);
+      await this.abandon(input.bucket, ownerId, undefined);
       return { kind: 'failed', outcome: 'bad_digest' };
     }
     const etag = `"${digest.toString('hex')}"`;
@@ -366,10 +368,10 @@ export class Gateway {
   }
 
   /** Drops a write in progress: temp files removed, the version's fragments handed to GC. */
-  private async abandon(versionId: string, stripes: StripeWriter | undefined): Promise<void> {
+  private async abandon(bucket: string, versionId: string, stripes: StripeWriter | undefined): Promise<void> {
     await stripes?.abort();
     try {
-      await this.meta.submit({ type: 'abort_version', versionId });
+      await this.meta.submit({ type: 'abort_version', bucket, versionId });
       this.hooks.onGarbage();
     } catch (error) {
       // The janitor aborts it later.
@@ -414,7 +416,7 @@ export class Gateway {
             coder: this.coder(part.scheme),
             versionId: version.versionId,
             onShardFailure: (failure: ShardFailure) => {
-              this.hooks.onShardFailure(failure);
+              this.hooks.onShardFailure({ ...failure, bucket: version.bucket, key: version.key });
             },
             ...hedge,
           };

@@ -6,6 +6,7 @@
 import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.js';
 import type { ListUploadsOptions, ListVersionsOptions, MetaQueryOf, MetaQueryResults, MetaQueryType } from '../meta/meta-queries.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
+import type { RepairCandidate, RepairScanOptions, RepairScanPage } from '../meta/shard-repair.js';
 import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 import type { MetaClient } from './clients.js';
 
@@ -59,7 +60,8 @@ export abstract class QueryMetaClient implements MetaClient {
     return this.query({ type: 'list_uploads', bucket, options });
   }
 
-  listParts(uploadId: string): Promise<UploadPartRecord[]> {
+  /** Upload ids are unique, so the parts are found by id alone; the bucket only routes (PartitionedMetaClient). */
+  listParts(_bucket: string, uploadId: string): Promise<UploadPartRecord[]> {
     return this.query({ type: 'list_parts', uploadId });
   }
 
@@ -73,5 +75,15 @@ export abstract class QueryMetaClient implements MetaClient {
 
   getClusterMap(): Promise<ClusterMapRecord | undefined> {
     return this.query({ type: 'get_cluster_map' });
+  }
+
+  /** A page of the healer's scan of this group (workers/rebalancer.ts); not on MetaClient, which may span groups. */
+  listPartsToRepair(options: RepairScanOptions): Promise<RepairScanPage> {
+    return this.query({ type: 'list_parts_to_repair', ...options });
+  }
+
+  /** One part of a committed version of this group, as the healer plans from it. */
+  getPartToRepair(versionId: string, partNumber: number): Promise<RepairCandidate | undefined> {
+    return this.query({ type: 'get_part_to_repair', versionId, partNumber });
   }
 }

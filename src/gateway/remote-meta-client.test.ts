@@ -146,7 +146,7 @@ async function compareReads(remote: MetaClient, local: MetaClient): Promise<numb
     (client) => client.getUpload('photos', 'big', 'u-1'),
     (client) => client.listUploads('photos', { prefix: '', limit: 1000 }),
     (client) => client.listUploads('photos', { prefix: '', after: { key: 'big', uploadId: 'u-1' }, limit: 1000 }),
-    (client) => client.listParts('u-1'),
+    (client) => client.listParts('photos', 'u-1'),
     (client) => client.listAccessKeys(),
     (client) => client.isVersionReferenced('v-a1'),
     (client) => client.isVersionReferenced('v-none'),
@@ -171,7 +171,7 @@ describe('RemoteMetaClient', () => {
     assert.equal((await local.listObjects({ bucket: 'photos', prefix: '', maxKeys: 1000 })).contents.length, 3, 'the reference sees the ops');
     assert.equal(await compareReads(client, local), 22);
     assert.equal((await client.getVersion('photos', 'a.jpg', 'null'))?.versionId, 'v-a2');
-    assert.deepEqual((await client.listParts('u-1')).map((record) => Buffer.from(record.part.inline!).toString()), ['part one', 'part two']);
+    assert.deepEqual((await client.listParts('photos', 'u-1')).map((record) => Buffer.from(record.part.inline!).toString()), ['part one', 'part two']);
     await closeGroup(group);
   });
 

@@ -10,6 +10,7 @@
 //   v/                              versions of versioned buckets (newest first)
 //   k/<accessKeyId>                 AccessKeyRecord
 //   c/map                           the cluster map (root group)
+//   c/group-size                    this metadata group's replica count (set_group_size)
 //   r/...                           the VSR replica's own keys (vsr/kv-driver.ts)
 
 import { assert } from '../stdx/assert.js';
@@ -145,6 +146,7 @@ export function versionRange(bucket: string, prefix = ''): { start: Uint8Array; 
 
 /** The cluster map (root group only). */
 export const clusterMapKey = utf8('c/map');
+export const groupSizeKey = utf8('c/group-size');
 
 const accessKeyPrefix = utf8('k/');
 

@@ -17,6 +17,8 @@ import { readUpload, readUploadParts } from './multipart.js';
 import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from './records.js';
 import { readBucket, readObject } from './state-machine.js';
 import { findVersion, keyVersions } from './versioning.js';
+import { getPartToRepair, listPartsToRepair, repairScanDrivesMax } from './shard-repair.js';
+import type { RepairCandidate, RepairScanOptions, RepairScanPage } from './shard-repair.js';
 
 /** Versions of a versioned bucket by key then newest first, from `startKey` (inclusive) or past `afterPrefix` / `afterVersion`. */
 export interface ListVersionsOptions {
@@ -50,7 +52,11 @@ export type MetaQuery =
   | { readonly type: 'list_parts'; readonly uploadId: string }
   | { readonly type: 'list_access_keys' }
   | { readonly type: 'is_version_referenced'; readonly versionId: string }
-  | { readonly type: 'get_cluster_map' };
+  | { readonly type: 'get_cluster_map' }
+  /** A page of the healer's scan (meta/shard-repair.ts). */
+  | ({ readonly type: 'list_parts_to_repair' } & RepairScanOptions)
+  /** One part of a committed version as the healer plans from it. */
+  | { readonly type: 'get_part_to_repair'; readonly versionId: string; readonly partNumber: number };
 
 export type MetaQueryType = MetaQuery['type'];
 
@@ -71,6 +77,8 @@ export interface MetaQueryResults {
   list_access_keys: AccessKeyRecord[];
   is_version_referenced: boolean;
   get_cluster_map: ClusterMapRecord | undefined;
+  list_parts_to_repair: RepairScanPage;
+  get_part_to_repair: RepairCandidate | undefined;
 }
 
 export type MetaQueryOf<T extends MetaQueryType> = Extract<MetaQuery, { readonly type: T }>;
@@ -153,6 +161,8 @@ const handlers: Handlers = {
     const bytes = reader.get(clusterMapKey);
     return bytes === undefined ? undefined : (decodeRecord(bytes) as ClusterMapRecord);
   },
+  list_parts_to_repair: (reader, query) => listPartsToRepair(reader, { after: query.after, limit: query.limit, drives: query.drives }),
+  get_part_to_repair: (reader, query) => getPartToRepair(reader, query.versionId, query.partNumber),
 };
 
 /** Answers `query` from `reader`: the same code for the embedded node and a cluster's primary. */
@@ -172,8 +182,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 const strings = (...names: string[]) => names.map((name) => [name, 'string'] as const);
 
-/** The fields each query must carry, by type ('string', 'limit' or 'object'). */
-const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'string' | 'limit' | 'object'])[] } = {
+/** The fields each query must carry, by type ('string', 'limit', 'object' or 'drives': a list of drive ids). */
+const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'string' | 'limit' | 'object' | 'drives'])[] } = {
   get_bucket: strings('bucket'),
   list_buckets: [],
   get_object: strings('bucket', 'key'),
@@ -189,7 +199,13 @@ const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'stri
   list_access_keys: [],
   is_version_referenced: strings('versionId'),
   get_cluster_map: [],
+  list_parts_to_repair: [['after', 'string'], ['limit', 'limit'], ['drives', 'drives']],
+  get_part_to_repair: [['versionId', 'string'], ['partNumber', 'limit']],
 };
+
+function isDriveList(value: unknown): boolean {
+  return Array.isArray(value) && value.length <= repairScanDrivesMax && value.every((drive) => Number.isSafeInteger(drive) && (drive as number) >= 0);
+}
 
 function isLimit(value: unknown, max: number): boolean {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= max;
@@ -203,7 +219,7 @@ export function decodeMetaQuery(value: unknown): MetaQuery {
   const type = value.type as MetaQueryType;
   for (const [name, kind] of shapes[type]) {
     const field = value[name];
-    const ok = kind === 'string' ? typeof field === 'string' : kind === 'limit' ? isLimit(field, queryRowsMax) : isRecord(field);
+    const ok = kind === 'string' ? typeof field === 'string' : kind === 'limit' ? isLimit(field, queryRowsMax) : kind === 'drives' ? isDriveList(field) : isRecord(field);
     if (!ok) throw new MetaQueryError(`query "${type}": field "${name}" is not a ${kind}`);
   }
   const nested = type === 'list_objects' ? value.query : type === 'list_versions' || type === 'list_uploads' ? value.options : undefined;

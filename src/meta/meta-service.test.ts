@@ -139,11 +139,12 @@ describe('MetaService', () => {
       assert.deepEqual(listed[0], { ...prepared, createdMs: listed[0]!.createdMs });
       assert.equal(service.getObject('photos', 'cat.jpg'), undefined);
       assert.deepEqual(
-        await service.submit({ type: 'commit_version', versionId: 'v-unknown', sizeBytes: 1, etag: '"x"', parts: [part(1)], checksums: {} }),
+        await service.submit({ type: 'commit_version', bucket: 'photos', versionId: 'v-unknown', sizeBytes: 1, etag: '"x"', parts: [part(1)], checksums: {} }),
         { status: 'no_such_preparing_version' },
       );
       const result = await service.submit({
         type: 'commit_version',
+        bucket: 'photos',
         versionId: 'v1',
         sizeBytes: 2048,
         etag: '"final"',

@@ -23,14 +23,19 @@ import { bucketRange, garbageRange, objectRange, preparingRange } from './keys.j
 import { objectKeyName } from './keys.js';
 import { decodeMetaQuery, runMetaQuery } from './meta-queries.js';
 import type { MetaOp, MetaResult } from './ops.js';
+import { groupSizeOf } from './ops.js';
 import type { BucketRecord, GarbageRecord, VersionRecord } from './records.js';
 import { MetaStateMachine, readBucket, readObject } from './state-machine.js';
 
 export interface MetaServiceOptions {
   /** This replica's index in `addresses` (0 for a group of 1). */
   readonly replicaIndex?: number;
-  /** Every replica's transport address; one address is a group of 1. */
+  /** Every replica's transport address (every index the group may grow to); one address is a group of 1. */
   readonly addresses?: readonly NodeAddress[];
+  /** The group's size when it was created; all of `addresses` unless given. `set_group_size` changes it. */
+  readonly initialReplicaCount?: number;
+  /** This replica joins a group growing to include it (honoured on an empty store only). */
+  readonly joining?: boolean;
   /** Ops in one prepare (one fsync). */
   readonly batchOpsMax?: number;
   /** Ops waiting for a client session; beyond this submit() refuses with `busy`. */
@@ -86,10 +91,13 @@ export class MetaService {
       query: (reader, query) => runMetaQuery(reader, decodeMetaQuery(query)),
       ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
       ...(options.replacement === true ? { replacement: true } : {}),
+      ...(options.joining === true ? { joining: true } : {}),
+      ...(options.initialReplicaCount === undefined ? {} : { initialReplicaCount: options.initialReplicaCount }),
+      reconfiguration: groupSizeOf,
       ...(options.listenAlone === true ? { listenAlone: true } : {}),
       replica: tuning,
     });
-    if ((options.addresses?.length ?? 1) === 1) {
+    if (driver.replica.replicaCount === 1 && driver.replica.status !== 'retired' && options.joining !== true) {
       // A group of 1 that stopped mid view change finishes it on its first
       // ticks; take ops only once it is the primary of a normal view.
       const deadlineMs = env.clock.monotonicMs() + 10_000;
@@ -121,6 +129,11 @@ export class MetaService {
   /** The op number of the last committed (and applied) op. */
   get appliedOpNumber(): number {
     return this.driver.replica.commitNumber;
+  }
+
+  /** This replica's role in its group: status, epoch and size, view, primary, commit point. */
+  get replicaStatus(): ReturnType<ReplicaDriver<MetaOp, MetaResult>['status']> {
+    return this.driver.status();
   }
 
   /** KvStore transactions run by the replica so far (each one fsync). */

@@ -19,9 +19,14 @@ export type MetaOp =
   | { readonly type: 'put_version'; readonly version: VersionRecord; readonly conditions?: WriteConditions }
   /** Records a PREPARING version with its placements before any shard is written. */
   | { readonly type: 'prepare_version'; readonly version: VersionRecord }
-  /** Flips a PREPARING version to COMMITTED with its final size, etag and parts. */
+  /**
+   * Flips a PREPARING version to COMMITTED with its final size, etag and parts.
+   * `bucket` is the version's (it routes the op to the bucket's metadata group);
+   * a version of another bucket is refused as no_such_preparing_version.
+   */
   | {
       readonly type: 'commit_version';
+      readonly bucket: string;
       readonly versionId: string;
       readonly sizeBytes: number;
       readonly etag: string;
@@ -29,8 +34,8 @@ export type MetaOp =
       readonly checksums: Readonly<Record<string, string>>;
       readonly conditions?: WriteConditions;
     }
-  /** Drops a PREPARING version and hands its fragments to GC. */
-  | { readonly type: 'abort_version'; readonly versionId: string }
+  /** Drops a PREPARING version of `bucket` and hands its fragments to GC. */
+  | { readonly type: 'abort_version'; readonly bucket: string; readonly versionId: string }
   /**
    * Deletes a key (a delete marker in a versioned bucket, with the id minted by
    * the gateway) or, with `s3VersionId`, exactly one version.
@@ -87,8 +92,44 @@ export type MetaOp =
   | { readonly type: 'abort_upload'; readonly bucket: string; readonly key: string; readonly uploadId: string }
   /** GC deleted these versions' fragments. */
   | { readonly type: 'garbage_collected'; readonly versionIds: readonly string[] }
-  /** Installs a cluster map whose epoch is above the current one (the first install included). */
-  | { readonly type: 'set_cluster_map'; readonly map: ClusterMapRecord };
+  /**
+   * The healer or rebalancer wrote shards of a committed version's part to
+   * new drives (meta/shard-repair.ts): applied only while the part is still
+   * exactly `fromDrives` / `fromMissingShards` (compare-and-set). The old
+   * fragments of `garbageShards` become garbage; when the op is stale, the
+   * fragments it names at `toDrives` do instead.
+   */
+  | {
+      readonly type: 'move_shards';
+      readonly bucket: string;
+      readonly key: string;
+      readonly versionId: string;
+      readonly partNumber: number;
+      /** The id the part's fragments are stored under (the version's own, or its multipart upload part's). */
+      readonly fragmentOwnerId: string;
+      readonly fromDrives: readonly number[];
+      readonly fromMissingShards: readonly number[];
+      readonly toDrives: readonly number[];
+      readonly toMissingShards: readonly number[];
+      /** Moved shards whose old fragment is to be deleted (those on failed drives are left). */
+      readonly garbageShards: readonly number[];
+    }
+  /**
+   * Installs a cluster map whose epoch is above the current one (the first
+   * install included). Its partition table must route buckets as the installed
+   * one does: buckets do not move between groups.
+   */
+  | { readonly type: 'set_cluster_map'; readonly map: ClusterMapRecord }
+  /**
+   * Resizes this metadata group (VSR reconfiguration): the replica ends its
+   * epoch when the op commits; the state machine records the size.
+   */
+  | { readonly type: 'set_group_size'; readonly replicaCount: number };
+
+/** The replica count a `set_group_size` op asks for (the VSR replica's reconfiguration hook). */
+export function groupSizeOf(op: MetaOp): number | undefined {
+  return op.type === 'set_group_size' ? op.replicaCount : undefined;
+}
 
 export type MetaOpType = MetaOp['type'];
 
@@ -122,7 +163,13 @@ export type MetaResult =
   | { readonly status: 'invalid_part_order' }
   /** A cluster map at this epoch or a newer one is installed already. */
   | { readonly status: 'stale_cluster_map'; readonly epoch: number }
-  | { readonly status: 'entity_too_small'; readonly partNumber: number };
+  /** A cluster map whose partition table or metadata groups differ from the installed one's (they are fixed at creation). */
+  | { readonly status: 'partitions_fixed' }
+  | { readonly status: 'entity_too_small'; readonly partNumber: number }
+  /** move_shards recorded the new drives. */
+  | { readonly status: 'shards_moved' }
+  /** move_shards found the part changed, gone or not COMMITTED; the shards it wrote were queued as garbage. */
+  | { readonly status: 'stale_part' };
 
 /** An op as sequenced by the metadata service: op number and timestamp assigned. */
 export interface SequencedOp {

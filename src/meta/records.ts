@@ -78,10 +78,25 @@ export function fragmentOwnerOf(versionId: string, part: PartRecord): string {
 }
 
 /**
+ * Which metadata group holds each bucket. A bucket's slot is a pure function
+ * of its name (meta/partition-table.ts: the first 32 bits of SHA-256 of the
+ * name, scaled to `slots.length`, so slot i is the i-th equal range of the
+ * hash space); `slots[i]` is the group of slot i. Fixed when the cluster is
+ * created: changing an entry would hide the buckets of that slot until their
+ * metadata moved, which nothing does yet.
+ */
+export interface PartitionTable {
+  /** How a bucket name becomes a slot; one scheme so far. */
+  readonly hash: 'sha256-prefix32';
+  readonly slots: readonly number[];
+}
+
+/**
  * The cluster map, kept in metadata group 0 (the root group): every node with
  * its zone, rack, blob address and drives (weight, state), the erasure scheme
- * and failure-domain level, and the metadata group's replicas. Each change
- * raises `epoch`; gateways cache the map and follow the epoch.
+ * and failure-domain level, the metadata groups' replicas and the partition
+ * table (bucket → group). Each change raises `epoch`; gateways cache the map
+ * and follow the epoch.
  */
 export interface ClusterMapRecord {
   readonly epoch: number;
@@ -94,7 +109,10 @@ export interface ClusterMapRecord {
     readonly blob?: string;
     readonly drives: readonly { readonly id: number; readonly weight: number; readonly state: 'active' | 'draining' | 'failed' }[];
   }[];
+  /** Every metadata group by number (group 0, the root group, first), with its replica addresses by replica index. */
   readonly metaGroups: readonly { readonly group: number; readonly replicas: readonly string[] }[];
+  /** Absent in maps written before partitioning: every bucket is in group 0. */
+  readonly partitions?: PartitionTable;
 }
 
 /** A multipart upload in progress. */
@@ -171,6 +189,13 @@ export interface GarbageRecord {
   readonly versionId: string;
   readonly parts: readonly PartRecord[];
   readonly queuedMs: number;
+  /**
+   * Set on the record a shard move leaves (meta/shard-repair.ts): `parts` is
+   * the one part, `drives` where the fragments lie, and only `shards` are
+   * garbage. `versionId` is the version readers know them by (GC waits while
+   * it is being read); the record's own key is unique per move.
+   */
+  readonly moved?: { readonly versionId: string; readonly shards: readonly number[] };
 }
 
 /** Conditions checked atomically inside the state machine (S3 conditional writes). */

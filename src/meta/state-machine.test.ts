@@ -24,9 +24,10 @@ function prepareVersion(fields: VersionFields): MetaOp {
   return { type: 'prepare_version', version: versionRecord({ ...fields, state: 'PREPARING', etag: '' }) };
 }
 
-function commitVersion(versionId: string, parts: readonly PartRecord[] = [part(1)], conditions?: WriteConditions): MetaOp {
+function commitVersion(versionId: string, parts: readonly PartRecord[] = [part(1)], conditions?: WriteConditions, bucket = 'photos'): MetaOp {
   return {
     type: 'commit_version',
+    bucket,
     versionId,
     sizeBytes: parts.reduce((total, p) => total + p.sizeBytes, 0),
     etag: `"committed-${versionId}"`,
@@ -107,6 +108,33 @@ describe('MetaStateMachine: the cluster map', () => {
     assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, 3) }), { status: 'ok' });
     assert.equal(runMetaQuery(harness.kv, { type: 'get_cluster_map' })?.epoch, 2);
     assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(1) }), { status: 'stale_cluster_map', epoch: 2 }, 'never back');
+  });
+
+  it('set_cluster_map keeps the partition table and the metadata groups as they were created', async () => {
+    const harness = new Harness();
+    const groups = [
+      { group: 0, replicas: ['127.0.0.1:7001'] },
+      { group: 1, replicas: ['127.0.0.1:7002'] },
+    ];
+    const map = (epoch: number, slots: readonly number[], metaGroups = groups): ClusterMapRecord => ({
+      epoch,
+      scheme: { k: 4, m: 2 },
+      level: 'zone',
+      nodes: [],
+      metaGroups,
+      partitions: { hash: 'sha256-prefix32', slots },
+    });
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(1, [0, 1, 0, 1]) }), { status: 'ok' });
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, [0, 1, 1, 1]) }), { status: 'partitions_fixed' }, 'a slot may not move');
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, [0, 1]) }), { status: 'partitions_fixed' }, 'nor the slot count change');
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, [0, 1, 0, 1], groups.slice(0, 1)) }), { status: 'partitions_fixed' }, 'nor a group go');
+    assert.equal(runMetaQuery(harness.kv, { type: 'get_cluster_map' })?.epoch, 1);
+    assert.deepEqual(await harness.apply({ type: 'set_cluster_map', map: map(2, [0, 1, 0, 1]) }), { status: 'ok' }, 'the same table in a new epoch');
+    // A map from before partitioning (no table: one group) and a table of one group route alike.
+    const legacy = new Harness();
+    const { partitions: _partitions, ...unpartitioned } = map(1, [0], groups.slice(0, 1));
+    assert.deepEqual(await legacy.apply({ type: 'set_cluster_map', map: unpartitioned }), { status: 'ok' });
+    assert.deepEqual(await legacy.apply({ type: 'set_cluster_map', map: map(2, [0, 0, 0, 0], groups.slice(0, 1)) }), { status: 'ok' });
   });
 });
 
@@ -208,10 +236,22 @@ describe('MetaStateMachine: versions', () => {
     const harness = new Harness();
     await harness.apply(createBucket());
     await harness.apply(prepareVersion({ versionId: 'v1', parts: [part(1, 4)] }));
-    assert.deepEqual(await harness.apply({ type: 'abort_version', versionId: 'v1' }), { status: 'ok' });
+    assert.deepEqual(await harness.apply({ type: 'abort_version', bucket: 'photos', versionId: 'v1' }), { status: 'ok' });
     assert.deepEqual(preparing(harness.kv), []);
     assert.deepEqual(garbage(harness.kv), [{ format: 1, versionId: 'v1', parts: [part(1, 4)], queuedMs: harness.timestampMs }]);
-    assert.deepEqual(await harness.apply({ type: 'abort_version', versionId: 'v1' }), { status: 'no_such_preparing_version' });
+    assert.deepEqual(await harness.apply({ type: 'abort_version', bucket: 'photos', versionId: 'v1' }), { status: 'no_such_preparing_version' });
+  });
+
+  it('commit_version and abort_version naming another bucket than the version\'s are refused and change nothing', async () => {
+    const harness = new Harness();
+    await harness.apply(createBucket());
+    await harness.apply(createBucket('docs'));
+    await harness.apply(prepareVersion({ versionId: 'v1' }));
+    assert.deepEqual(await harness.apply(commitVersion('v1', [part(1)], undefined, 'docs')), { status: 'no_such_preparing_version' });
+    assert.deepEqual(await harness.apply({ type: 'abort_version', bucket: 'docs', versionId: 'v1' }), { status: 'no_such_preparing_version' });
+    assert.deepEqual(preparing(harness.kv).map((version) => [version.bucket, version.versionId]), [['photos', 'v1']]);
+    assert.deepEqual(garbage(harness.kv), []);
+    assert.equal((await harness.apply(commitVersion('v1'))).status, 'version_committed', 'the right bucket still commits it');
   });
 
   it('an overwrite queues the old version as garbage; garbage_collected removes it', async () => {
@@ -411,11 +451,19 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('collect' as const), refs: fc.array(fc.nat(), { maxLength: 3 }) }),
 );
 
-/** Step `index` of a run: a step that makes a version uses versionId `v<index>`, so ids never repeat. */
-function stepToOp(step: Step, index: number): MetaOp {
+/**
+ * Step `index` of a run: a step that makes a version uses versionId `v<index>`,
+ * so ids never repeat. A commit or abort names the bucket of the step it
+ * refers to (any bucket when that step made no version).
+ */
+function stepToOp(step: Step, index: number, steps: readonly Step[]): MetaOp {
   // References point a few steps back, so they often hit a recent version.
   const back = (value: number): number => Math.max(0, index - 1 - (value % 8));
   const ref = (value: number): string => `v${back(value)}`;
+  const bucketOf = (value: number): string => {
+    const made = steps[back(value)];
+    return made !== undefined && 'bucket' in made ? bucketNames[made.bucket]! : 'photos';
+  };
   const condition = (value: number): WriteConditions | undefined => conditionChoices[value];
   switch (step.kind) {
     case 'create_bucket':
@@ -429,9 +477,9 @@ function stepToOp(step: Step, index: number): MetaOp {
     case 'prepare':
       return prepareVersion({ bucket: bucketNames[step.bucket]!, key: keyNames[step.key]!, versionId: `v${index}`, parts: [part(1, index)] });
     case 'commit':
-      return commitVersion(ref(step.ref), [part(1, back(step.ref))], condition(step.condition));
+      return commitVersion(ref(step.ref), [part(1, back(step.ref))], condition(step.condition), bucketOf(step.ref));
     case 'abort':
-      return { type: 'abort_version', versionId: ref(step.ref) };
+      return { type: 'abort_version', bucket: bucketOf(step.ref), versionId: ref(step.ref) };
     case 'delete':
       return deleteObject(keyNames[step.key]!, condition(step.condition), bucketNames[step.bucket]);
     case 'collect':
@@ -495,7 +543,7 @@ describe('MetaStateMachine: property', () => {
         const withFragments = new Set<string>();
         const collected = new Set<string>();
         for (const [index, step] of steps.entries()) {
-          const op = stepToOp(step, index);
+          const op = stepToOp(step, index, steps);
           if (op.type === 'garbage_collected') {
             for (const versionId of op.versionIds) if (harness.kv.get(garbageKey(versionId)) !== undefined) collected.add(versionId);
           }
@@ -518,7 +566,7 @@ describe('MetaStateMachine: property', () => {
           const sequenced: SequencedOp[] = steps.map((step, index) => ({
             opNumber: index + 1,
             timestampMs: 1_000 + Math.floor(index / 3),
-            op: stepToOp(step, index),
+            op: stepToOp(step, index, steps),
           }));
           const one = new MemoryKvStore();
           const grouped = new MemoryKvStore();

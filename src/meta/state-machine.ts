@@ -6,10 +6,12 @@
 import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert, unreachable } from '../stdx/assert.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { bucketKey, clusterMapKey, garbageKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey, versionRange } from './keys.js';
+import { bucketKey, clusterMapKey, garbageKey, groupSizeKey, objectKey, objectRange, preparingKey, uploadRange, versionIndexKey, versionRange } from './keys.js';
 import { deleteOneVersion, deleteWithMarker, installVersioned, isVersioned, setVersioning } from './versioning.js';
 import type { MetaOp, MetaResult, SequencedOp } from './ops.js';
 import { abortUpload, commitPart, completeUpload, createUpload } from './multipart.js';
+import { partitionTableOf, samePartitions } from './partition-table.js';
+import { moveShards } from './shard-repair.js';
 import { createAccessKey, deleteAccessKey, updateBucket, updateVersion } from './attributes.js';
 import type { BucketRecord, ClusterMapRecord, GarbageRecord, PartRecord, UploadRecord, VersionRecord, WriteConditions } from './records.js';
 import { recordFormatVersion } from './records.js';
@@ -84,7 +86,7 @@ export class MetaStateMachine {
       case 'commit_version':
         return this.commitVersion(transaction, op, timestampMs);
       case 'abort_version':
-        return this.abortVersion(transaction, op.versionId, timestampMs);
+        return this.abortVersion(transaction, op.bucket, op.versionId, timestampMs);
       case 'delete_object':
         return this.deleteObject(transaction, op, timestampMs);
       case 'update_bucket':
@@ -111,13 +113,13 @@ export class MetaStateMachine {
       case 'garbage_collected':
         for (const versionId of op.versionIds) transaction.delete(garbageKey(versionId));
         return { status: 'ok' };
-      case 'set_cluster_map': {
-        const current = transaction.get(clusterMapKey);
-        const epoch = current === undefined ? 0 : (decodeRecord(current) as ClusterMapRecord).epoch;
-        if (op.map.epoch <= epoch) return { status: 'stale_cluster_map', epoch };
-        transaction.put(clusterMapKey, encodeRecord(op.map));
+      case 'move_shards':
+        return moveShards(transaction, op, timestampMs, this.opNumber);
+      case 'set_cluster_map':
+        return setClusterMap(transaction, op.map);
+      case 'set_group_size':
+        transaction.put(groupSizeKey, encodeRecord(op.replicaCount));
         return { status: 'ok' };
-      }
       default:
         return unreachable(op, 'unknown meta op');
     }
@@ -193,7 +195,8 @@ export class MetaStateMachine {
     timestampMs: number,
   ): MetaResult {
     const preparing = readPreparing(transaction, op.versionId);
-    if (preparing === undefined) return { status: 'no_such_preparing_version' };
+    // A version of another bucket is not the one the caller means (its group routed by the wrong bucket).
+    if (preparing === undefined || preparing.bucket !== op.bucket) return { status: 'no_such_preparing_version' };
     transaction.delete(preparingKey(op.versionId));
     const version: VersionRecord = {
       ...preparing,
@@ -247,9 +250,9 @@ export class MetaStateMachine {
     return { status: 'version_committed', version, replacedVersionId: current.versionId };
   }
 
-  private abortVersion(transaction: KvTransaction, versionId: string, timestampMs: number): MetaResult {
+  private abortVersion(transaction: KvTransaction, bucket: string, versionId: string, timestampMs: number): MetaResult {
     const preparing = readPreparing(transaction, versionId);
-    if (preparing === undefined) return { status: 'no_such_preparing_version' };
+    if (preparing === undefined || preparing.bucket !== bucket) return { status: 'no_such_preparing_version' };
     transaction.delete(preparingKey(versionId));
     this.queueGarbage(transaction, preparing, timestampMs);
     return { status: 'ok' };
@@ -288,6 +291,24 @@ export class MetaStateMachine {
     const garbage: GarbageRecord = { format: recordFormatVersion, versionId: ownerId, parts: striped, queuedMs: timestampMs };
     transaction.put(garbageKey(ownerId), encodeRecord(garbage));
   }
+}
+
+/**
+ * Installs `map` above the current epoch. The partition table and the number
+ * of metadata groups never change (a bucket would become invisible in the
+ * group it left): such a map is refused, the installed one kept.
+ */
+function setClusterMap(transaction: KvTransaction, map: ClusterMapRecord): MetaResult {
+  const bytes = transaction.get(clusterMapKey);
+  const current = bytes === undefined ? undefined : (decodeRecord(bytes) as ClusterMapRecord);
+  const epoch = current?.epoch ?? 0;
+  if (map.epoch <= epoch) return { status: 'stale_cluster_map', epoch };
+  if (current !== undefined) {
+    const sameGroups = map.metaGroups.length === current.metaGroups.length;
+    if (!sameGroups || !samePartitions(partitionTableOf(map), partitionTableOf(current))) return { status: 'partitions_fixed' };
+  }
+  transaction.put(clusterMapKey, encodeRecord(map));
+  return { status: 'ok' };
 }
 
 function withoutBodies(result: MetaResult): MetaResult {

@@ -256,6 +256,60 @@ describe('alignToPrevious', () => {
   });
 });
 
+function breaksCaps(placement: DomainPlacement, drives: readonly number[]): boolean {
+  try {
+    assertWithinCaps(placement, drives);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('placeAround (the healer and rebalancer)', () => {
+  it('keeps the kept shards in place, fills the rest within the caps; nothing kept is place()', () => {
+    fc.assert(
+      fc.property(arbitraryLayout, arbitraryScheme, fc.string(), fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), (layout, scheme, partId, freed) => {
+        const before = planPlacement(layout, scheme);
+        if (before.status !== 'ok') return;
+        const drives = before.placement.place(partId);
+        assert.deepEqual(before.placement.placeAround(partId, drives.map(() => undefined)), drives);
+        // The drives of freed shards go draining: the new layout must place around the rest.
+        const leaving = new Set(drives.filter((_, shard) => freed[shard]));
+        const changed = { level: layout.level, drives: layout.drives.map((drive) => (leaving.has(drive.id) ? { ...drive, state: 'draining' as const } : drive)) };
+        const after = planPlacement(changed, scheme);
+        if (after.status !== 'ok') return;
+        const kept = drives.map((drive) => (leaving.has(drive) ? undefined : drive));
+        const moved = after.placement.placeAround(partId, kept);
+        // The kept drives were within the old caps; the new caps may be tighter, and only then is there no answer.
+        if (moved === undefined) {
+          assert.ok(breaksCaps(after.placement, kept.filter((drive) => drive !== undefined)), 'kept drives within the caps can always be completed');
+          return;
+        }
+        assert.equal(new Set(moved).size, moved.length);
+        kept.forEach((drive, shard) => {
+          if (drive !== undefined) assert.equal(moved[shard], drive, `shard ${shard} stays`);
+          else assert.ok(!leaving.has(moved[shard]!), `shard ${shard} leaves its draining drive`);
+        });
+        assertWithinCaps(after.placement, moved);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('one drive of 4+2 over 3 zones drains: only its shard moves, to the zone with room', () => {
+    const layout = grid('zone', 3, 1, 2, 2);
+    const before = plan(layout, { k: 4, m: 2 });
+    const drives = before.place('part-7');
+    const leaving = drives[3]!;
+    const after = plan({ level: 'zone', drives: layout.drives.map((drive) => (drive.id === leaving ? { ...drive, state: 'draining' } : drive)) }, { k: 4, m: 2 });
+    const moved = after.placeAround('part-7', drives.map((drive) => (drive === leaving ? undefined : drive)))!;
+    assert.deepEqual(moved.filter((drive, shard) => drive !== drives[shard]).length, 1);
+    assert.notEqual(moved[3], leaving);
+    assertWithinCaps(after, moved);
+    assert.equal(after.placeAround('part-7', [...drives.slice(0, 3), undefined, undefined, 999]), undefined, 'a kept drive outside the layout');
+  });
+});
+
 describe('placePart (flat drive list adapter)', () => {
   it('places on the best active drives, refuses too few, and answers the same for the same part', () => {
     const drives = Array.from({ length: 8 }, (_, id) => ({ id, weight: 1, state: id === 7 ? ('draining' as const) : ('active' as const) }));

@@ -59,6 +59,8 @@ export class DomainPlacement {
   private readonly domainOf: readonly Int32Array[];
   /** Shards per domain for the part being placed; all zero between calls. */
   private readonly counts: readonly Int32Array[];
+  /** Drive id → candidate index, built on the first placeAround. */
+  private candidateById: Map<number, number> | undefined;
 
   constructor(scheme: Scheme, level: FailureDomainLevel, tree: DomainTree, caps: readonly Int32Array[]) {
     this.scheme = scheme;
@@ -112,6 +114,76 @@ export class DomainPlacement {
       assert(candidateCount < total, `caps admit ${this.width} drives, greedy over all ${total} found ${chosen.length}`);
       candidateCount = Math.min(total, candidateCount * 4);
     }
+  }
+
+  /**
+   * The healer's and rebalancer's placement: shard i stays on `kept[i]`
+   * where that is a drive; every other index gets the best-ranked drive (the
+   * same ranking as place) that fits the caps alongside the kept drives, in
+   * rank order over the free indexes. With nothing kept this is place().
+   * Undefined when a kept drive is not placeable in this layout or the kept
+   * drives already break a cap: then the part must be placed afresh
+   * (alignToPrevious).
+   */
+  placeAround(partId: string, kept: readonly (number | undefined)[]): number[] | undefined {
+    assert(kept.length === this.width, `${kept.length} shard slots for a part of width ${this.width}`);
+    this.candidateById ??= new Map(Array.from(this.ids, (id, candidate): [number, number] => [id, candidate]));
+    const keptCandidates: number[] = [];
+    for (const drive of kept) {
+      if (drive === undefined) continue;
+      const candidate = this.candidateById.get(drive);
+      if (candidate === undefined) return undefined;
+      keptCandidates.push(candidate);
+    }
+    assert(new Set(keptCandidates).size === keptCandidates.length, `kept drives of ${partId} are distinct`);
+    const top = this.domainOf.length - 1;
+    const free = this.width - keptCandidates.length;
+    try {
+      for (const candidate of keptCandidates) {
+        for (let l = 1; l <= top; l++) this.counts[l]![this.domainOf[l]![candidate]!]! += 1;
+      }
+      for (let l = 1; l <= top; l++) {
+        if (this.counts[l]!.some((count, domain) => count > this.caps[l]![domain]!)) return undefined;
+      }
+      const hash = partHash(partId);
+      const total = this.ids.length;
+      let candidateCount = Math.min(total, 2 * this.width + 8);
+      for (;;) {
+        const chosen = this.takeAround(this.topCandidates(hash.high, hash.low, candidateCount), new Set(keptCandidates), free);
+        if (chosen.length === free) {
+          const result = kept.map((drive) => drive ?? chosen.shift()!);
+          assert(chosen.length === 0 && new Set(result).size === this.width, 'placeAround fills every free index with a distinct drive');
+          return result;
+        }
+        if (candidateCount >= total) return undefined;
+        candidateCount = Math.min(total, candidateCount * 4);
+      }
+    } finally {
+      for (const candidate of keptCandidates) {
+        for (let l = 1; l <= top; l++) this.counts[l]![this.domainOf[l]![candidate]!]! -= 1;
+      }
+    }
+  }
+
+  /** Up to `count` drive ids from `ranked`, skipping `taken` and full domains; counts are restored. */
+  private takeAround(ranked: readonly number[], taken: ReadonlySet<number>, count: number): number[] {
+    const top = this.domainOf.length - 1;
+    const chosen: number[] = [];
+    const added: number[] = [];
+    for (const candidate of ranked) {
+      if (chosen.length === count) break;
+      if (taken.has(candidate)) continue;
+      let fits = true;
+      for (let l = 1; l <= top && fits; l++) fits = this.counts[l]![this.domainOf[l]![candidate]!]! < this.caps[l]![this.domainOf[l]![candidate]!]!;
+      if (!fits) continue;
+      for (let l = 1; l <= top; l++) this.counts[l]![this.domainOf[l]![candidate]!]! += 1;
+      added.push(candidate);
+      chosen.push(this.ids[candidate]!);
+    }
+    for (const candidate of added) {
+      for (let l = 1; l <= top; l++) this.counts[l]![this.domainOf[l]![candidate]!]! -= 1;
+    }
+    return chosen;
   }
 
   /** The `count` candidates with the smallest (key, id), smallest first. */

@@ -1,11 +1,14 @@
 // The configuration of one cluster node (`tessera node --config node.yaml`):
 // the cluster as every node sees it (secret, erasure scheme, failure-domain
-// level, the metadata group's replica addresses, every node's zone, rack,
-// blob address and drives: the seed list until object-storage bootstrap
-// exists) and this node's own roles (meta replica, blob, gateway). YAML or
-// JSON; every field is checked here with a message that names it.
+// level, the metadata groups' replica addresses and the partition slot count,
+// every node's zone, rack, blob address and drives: the seed list until
+// object-storage bootstrap exists) and this node's own roles (replicas of
+// metadata groups, blob, gateway). YAML or JSON; every field is checked here
+// with a message that names it. Configs written before partitioning (a flat
+// `cluster.meta` list, one `roles.meta` mapping) still read: one group.
 
 import { parse as parseYaml } from 'yaml';
+import { balancedPartitionTable, partitionSlotsDefault, partitionSlotsMax } from '../meta/partition-table.js';
 import type { ClusterMapRecord } from '../meta/records.js';
 import type { DriveState, FailureDomainLevel, LayoutDrive, Scheme } from '../placement/layout.js';
 import { failureDomainLevels } from '../placement/layout.js';
@@ -32,22 +35,34 @@ export interface ClusterSpec {
   readonly level: FailureDomainLevel;
   /** Root S3 credentials. */
   readonly root: { readonly accessKey: string; readonly secretKey: string };
-  /** Replica addresses of the metadata group, by replica index. */
-  readonly meta: readonly string[];
+  /** The metadata groups (group 0, the root group, first), each its replica addresses by replica index. */
+  readonly meta: readonly (readonly string[])[];
+  /** Slots of the partition table (bucket → slot → group), fixed when the cluster is created. */
+  readonly partitionSlots: number;
   readonly nodes: readonly NodeSpec[];
 }
 
+/** One metadata replica a node runs. */
+export interface MetaReplicaRole {
+  readonly group: number;
+  /** Its index in the group (it listens at cluster.meta[group][replicaIndex]). */
+  readonly replicaIndex: number;
+  /** Its disk was lost and this is an empty one (it learns the view from the others before it votes). */
+  readonly replacement: boolean;
+}
+
 export interface NodeRoles {
-  /**
-   * This node runs metadata replica `replicaIndex` (listening at
-   * cluster.meta[replicaIndex]). `replacement`: its disk was lost and this is
-   * an empty one (it learns the view from the others before it votes).
-   */
-  readonly meta?: { readonly replicaIndex: number; readonly replacement: boolean };
+  /** The metadata replicas this node runs, at most one per group, each with its own store and address. */
+  readonly meta?: readonly MetaReplicaRole[];
   /** This node serves its drives (cluster.nodes entry with this name) at its blob address. */
   readonly blob?: boolean;
-  /** This node serves S3; `workers` also runs the janitor and GC (one gateway per cluster should). */
-  readonly gateway?: { readonly host: string; readonly port: number; readonly workers: boolean };
+  /**
+   * This node serves S3; `workers` also runs the janitor, GC and the
+   * healer/rebalancer (one gateway per cluster should), a pass every
+   * `workerIntervalMs` (default 30 s); GC deletes fragments `gcGraceMs` (default
+   * 60 s) after they became garbage.
+   */
+  readonly gateway?: { readonly host: string; readonly port: number; readonly workers: boolean; readonly workerIntervalMs: number; readonly gcGraceMs: number };
 }
 
 export interface NodeConfig {
@@ -111,8 +126,8 @@ function parseCluster(value: unknown): ClusterSpec {
   const level = text(cluster.level ?? 'node', 'cluster.level');
   if (!(failureDomainLevels as readonly string[]).includes(level)) fail('cluster.level', `must be one of ${failureDomainLevels.join(', ')}`);
   const root = object(cluster.root, 'cluster.root');
-  const meta = list(cluster.meta, 'cluster.meta').map((entry, index) => address(entry, `cluster.meta[${index}]`));
-  if (meta.length === 0 || meta.length % 2 === 0 || meta.length > 5) fail('cluster.meta', 'must list 1, 3 or 5 replica addresses');
+  const meta = parseMetaGroups(cluster.meta);
+  const partitionSlots = integer(cluster.partitionSlots ?? Math.max(partitionSlotsDefault, meta.length), 'cluster.partitionSlots', meta.length, partitionSlotsMax);
   const driveIds = new Set<number>();
   const names = new Set<string>();
   const nodes = list(cluster.nodes, 'cluster.nodes').map((entry, index): NodeSpec => {
@@ -140,8 +155,62 @@ function parseCluster(value: unknown): ClusterSpec {
     level: level as FailureDomainLevel,
     root: { accessKey: text(root.accessKey, 'cluster.root.accessKey'), secretKey: text(root.secretKey, 'cluster.root.secretKey') },
     meta,
-    nodes,
+    partitionSlots,
+    nodes: noSharedAddresses(nodes, meta),
   };
+}
+
+/** The most metadata groups a cluster may have. */
+export const metaGroupsMax = 64;
+
+function parseMetaGroup(value: unknown, where: string): string[] {
+  const replicas = list(value, where).map((entry, index) => address(entry, `${where}[${index}]`));
+  if (replicas.length === 0 || replicas.length % 2 === 0 || replicas.length > 5) fail(where, 'must list 1, 3 or 5 replica addresses');
+  return replicas;
+}
+
+/** A list of groups, each a list of replica addresses; a flat list of addresses (the format before partitioning) is one group. */
+function parseMetaGroups(value: unknown): string[][] {
+  const entries = list(value, 'cluster.meta');
+  const flat = entries.length > 0 && entries.every((entry) => typeof entry === 'string');
+  const groups = flat ? [parseMetaGroup(entries, 'cluster.meta')] : entries.map((entry, group) => parseMetaGroup(entry, `cluster.meta[${group}]`));
+  if (groups.length === 0 || groups.length > metaGroupsMax) fail('cluster.meta', `must list 1..${metaGroupsMax} metadata groups`);
+  const seen = new Map<string, string>();
+  groups.forEach((replicas, group) => {
+    replicas.forEach((replica, index) => {
+      const where = flat ? `cluster.meta[${index}]` : `cluster.meta[${group}][${index}]`;
+      const first = seen.get(replica);
+      if (first !== undefined) fail(where, `"${replica}" is also ${first}: every replica listens at its own address`);
+      seen.set(replica, where);
+    });
+  });
+  return groups;
+}
+
+/** Refuses a blob address that a metadata replica also listens at. */
+function noSharedAddresses(nodes: NodeSpec[], meta: readonly (readonly string[])[]): NodeSpec[] {
+  const replicas = new Set(meta.flat());
+  nodes.forEach((node, index) => {
+    if (node.blob !== undefined && replicas.has(node.blob)) fail(`cluster.nodes[${index}].blob`, `"${node.blob}" is a metadata replica's address`);
+  });
+  return nodes;
+}
+
+/** `node.roles.meta`: a list of {group, replicaIndex, replacement}; one mapping without `group` (the format before partitioning) is group 0. */
+function parseMetaRoles(value: unknown, cluster: ClusterSpec): MetaReplicaRole[] {
+  const legacy = typeof value === 'object' && value !== null && !Array.isArray(value);
+  const entries = legacy ? [value] : list(value, 'node.roles.meta');
+  if (entries.length === 0) fail('node.roles.meta', 'must name at least one replica (or leave the role out)');
+  const groups = new Set<number>();
+  return entries.map((entry, index): MetaReplicaRole => {
+    const where = legacy ? 'node.roles.meta' : `node.roles.meta[${index}]`;
+    const role = object(entry, where);
+    const group = legacy && role.group === undefined ? 0 : integer(role.group, `${where}.group`, 0, cluster.meta.length - 1);
+    if (groups.has(group)) fail(`${where}.group`, `group ${group} is named twice: a node runs at most one replica of a group`);
+    groups.add(group);
+    const replicaIndex = integer(role.replicaIndex, `${where}.replicaIndex`, 0, cluster.meta[group]!.length - 1);
+    return { group, replicaIndex, replacement: role.replacement === true };
+  });
 }
 
 /** Parses a node config (YAML or JSON text). */
@@ -158,11 +227,8 @@ export function parseNodeConfig(source: string): NodeConfig {
   const name = text(node.name, 'node.name');
   const spec = cluster.nodes.find((candidate) => candidate.name === name);
   const roles = object(node.roles ?? {}, 'node.roles');
-  const result: { meta?: { replicaIndex: number; replacement: boolean }; blob?: boolean; gateway?: { host: string; port: number; workers: boolean } } = {};
-  if (roles.meta !== undefined) {
-    const meta = object(roles.meta, 'node.roles.meta');
-    result.meta = { replicaIndex: integer(meta.replicaIndex, 'node.roles.meta.replicaIndex', 0, cluster.meta.length - 1), replacement: meta.replacement === true };
-  }
+  const result: { meta?: MetaReplicaRole[]; blob?: boolean; gateway?: NonNullable<NodeRoles['gateway']> } = {};
+  if (roles.meta !== undefined) result.meta = parseMetaRoles(roles.meta, cluster);
   if (roles.blob === true) {
     if (spec === undefined || spec.drives.length === 0) fail('node.roles.blob', `node "${name}" has no drives in cluster.nodes`);
     result.blob = true;
@@ -170,7 +236,13 @@ export function parseNodeConfig(source: string): NodeConfig {
   if (roles.gateway !== undefined) {
     const gateway = object(roles.gateway, 'node.roles.gateway');
     const [host, port] = address(gateway.address, 'node.roles.gateway.address').split(':');
-    result.gateway = { host: host!, port: Number(port), workers: gateway.workers === true };
+    result.gateway = {
+      host: host!,
+      port: Number(port),
+      workers: gateway.workers === true,
+      workerIntervalMs: integer(gateway.workerIntervalMs ?? 30_000, 'node.roles.gateway.workerIntervalMs', 10, 3_600_000),
+      gcGraceMs: integer(gateway.gcGraceMs ?? 60_000, 'node.roles.gateway.gcGraceMs', 0, 86_400_000),
+    };
   }
   if (result.meta === undefined && result.blob !== true && result.gateway === undefined) fail('node.roles', 'names no role (meta, blob, gateway)');
   const logLevel = text(node.logLevel ?? 'info', 'node.logLevel');
@@ -185,7 +257,7 @@ export function layoutDrives(cluster: { readonly nodes: readonly (Omit<NodeSpec,
   );
 }
 
-/** The first cluster map, built from the config's seed list (epoch 1). */
+/** The first cluster map, built from the config's seed list (epoch 1), with its partition table: slots dealt round-robin over the groups. */
 export function initialClusterMap(cluster: ClusterSpec): ClusterMapRecord {
   return {
     epoch: 1,
@@ -198,6 +270,7 @@ export function initialClusterMap(cluster: ClusterSpec): ClusterMapRecord {
       ...(node.blob === undefined ? {} : { blob: node.blob }),
       drives: node.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const })),
     })),
-    metaGroups: [{ group: 0, replicas: cluster.meta }],
+    metaGroups: cluster.meta.map((replicas, group) => ({ group, replicas })),
+    partitions: balancedPartitionTable(cluster.partitionSlots, cluster.meta.length),
   };
 }

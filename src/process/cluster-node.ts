@@ -1,11 +1,15 @@
 // The composition root of one cluster node: the roles its config names, over
 // one authenticated TCP transport.
-//   meta     one replica of the metadata group (VSR on LMDB in dataDir/meta)
+//   meta     one replica of each metadata group it names (VSR on its own LMDB
+//            env in dataDir/meta/group-<g>, at its own address)
 //   blob     the node's drives (dataDir/drives/drive-<id>) served by BlobService
-//   gateway  S3 over HTTP: metadata through the group's primary
-//            (RemoteMetaClient), fragments on any blob node (RemoteBlobClient),
+//   gateway  S3 over HTTP: metadata through each group's primary (one
+//            RemoteMetaClient per group behind a PartitionedMetaClient that
+//            routes by bucket), fragments on any blob node (RemoteBlobClient),
 //            parts placed over the cluster layout so no failure domain holds
-//            more than m shards; with `workers`, also the janitor and GC.
+//            more than m shards; with `workers`, also, once per metadata
+//            group, the janitor, GC and the healer/rebalancer (missing,
+//            corrupt and draining shards).
 // A cluster gateway never aborts PREPARING versions at start-up (another
 // gateway may be writing them) and never sweeps orphans (a fragment being
 // written is not yet in metadata); the janitor's timeout handles the first.
@@ -16,10 +20,12 @@ import { FragmentStore } from '../blob/fragment-store.js';
 import { Gateway } from '../gateway/gateway.js';
 import { RemoteAccessKeyCache } from '../gateway/remote-access-keys.js';
 import { RemoteBlobClient } from '../gateway/remote-blob-client.js';
+import { connectPartitioned } from '../gateway/partitioned-meta-client.js';
 import { RemoteMetaClient } from '../gateway/remote-meta-client.js';
 import type { Env } from '../io/env.js';
 import { noFaults } from '../io/env.js';
 import type { Logger } from '../io/logger.js';
+import type { Disk } from '../io/disk.js';
 import { LmdbStore } from '../io/node/lmdb-store.js';
 import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
@@ -27,14 +33,17 @@ import { NodeRandom } from '../io/node/node-random.js';
 import { TcpTransport } from '../io/node/tcp-transport.js';
 import { MetaService } from '../meta/meta-service.js';
 import type { ClusterMapRecord } from '../meta/records.js';
+import type { ClusterLayout } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
 import { analyzeProtection } from '../placement/protection.js';
 import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
 import { GarbageCollector } from '../workers/garbage-collector.js';
+import { Healer } from '../workers/healer.js';
+import { Rebalancer } from '../workers/rebalancer.js';
 import { Janitor } from '../workers/janitor.js';
 import { scheduleBackgroundPasses } from '../workers/background-passes.js';
-import type { NodeConfig } from './cluster-config.js';
+import type { MetaReplicaRole, NodeConfig } from './cluster-config.js';
 import { initialClusterMap, layoutDrives } from './cluster-config.js';
 import { HttpServer } from './http-server.js';
 
@@ -43,6 +52,68 @@ export interface ClusterNode {
   readonly endpoint: string | undefined;
   readonly protection: string;
   close(): Promise<void>;
+}
+
+/**
+ * Where replica `group` keeps its LMDB env: dataDir/meta/group-<g>. A node
+ * from before partitioning kept its one group's env at dataDir/meta/lmdb: group
+ * 0 goes on using it there; a node that no longer runs group 0 but still has it
+ * is refused rather than silently left with a stale copy.
+ */
+async function metaStorePath(disk: Disk, config: NodeConfig, group: number): Promise<string> {
+  const legacy = path.join(config.dataDir, 'meta', 'lmdb');
+  const hasLegacy = (await disk.stat(legacy)) !== undefined;
+  if (hasLegacy && !(config.roles.meta ?? []).some((role) => role.group === 0)) {
+    throw new Error(`${legacy} holds metadata group 0 of an older layout, but this node's config runs no replica of group 0; move it to the node that does`);
+  }
+  return group === 0 && hasLegacy ? legacy : path.join(config.dataDir, 'meta', `group-${group}`);
+}
+
+/** Opens replica `role` on its own store and listens at its address; returns what closes it. */
+async function startMetaReplica(config: NodeConfig, env: Env, transport: TcpTransport, role: MetaReplicaRole): Promise<() => Promise<void>> {
+  const addresses = config.cluster.meta[role.group]!;
+  const address = addresses[role.replicaIndex]!;
+  await env.disk.mkdirp(path.join(config.dataDir, 'meta'));
+  const kv = new LmdbStore({ path: await metaStorePath(env.disk, config, role.group) });
+  const service = await MetaService.open(env, kv, { replicaIndex: role.replicaIndex, addresses, replacement: role.replacement, listenAlone: true });
+  await transport.listening(address);
+  env.logger.log('info', 'meta replica up', { group: role.group, replicaIndex: role.replicaIndex, address });
+  return async () => {
+    await service.close();
+    await kv.close();
+  };
+}
+
+/** The background workers of one metadata group. */
+interface GroupWorkers {
+  readonly gc: GarbageCollector;
+  readonly healer: Healer;
+  /** Stops the group's schedule. */
+  stop(): void;
+}
+
+/**
+ * The janitor, GC, healer and rebalancer of one metadata group, over that
+ * group's client (each finds its work in that group's metadata only), on one
+ * schedule. A gateway with `workers` starts one set per group.
+ */
+function startGroupWorkers(
+  env: Env,
+  meta: RemoteMetaClient,
+  blob: RemoteBlobClient,
+  gateway: Gateway,
+  options: { readonly workerIntervalMs: number; readonly gcGraceMs: number; readonly layout: () => ClusterLayout },
+): GroupWorkers {
+  const gc = new GarbageCollector(env, meta, blob, { graceMs: options.gcGraceMs, batchMax: 256, isBeingRead: (versionId) => gateway.isBeingRead(versionId) });
+  const healer = new Healer(env, meta, blob, {
+    layout: options.layout,
+    onGarbage: () => {
+      gc.kick();
+    },
+  });
+  const rebalancer = new Rebalancer(env, meta, healer, { layout: options.layout });
+  const stop = scheduleBackgroundPasses(env, new Janitor(env, meta, 60 * 60 * 1000), gc, options.workerIntervalMs, rebalancer);
+  return { gc, healer, stop };
 }
 
 export async function startClusterNode(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
@@ -69,17 +140,7 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
   };
 
   try {
-    if (roles.meta !== undefined) {
-      await disk.mkdirp(path.join(config.dataDir, 'meta'));
-      const kv = new LmdbStore({ path: path.join(config.dataDir, 'meta', 'lmdb') });
-      const service = await MetaService.open(env, kv, { replicaIndex: roles.meta.replicaIndex, addresses: cluster.meta, replacement: roles.meta.replacement, listenAlone: true });
-      await transport.listening(cluster.meta[roles.meta.replicaIndex]!);
-      closers.push(async () => {
-        await service.close();
-        await kv.close();
-      });
-      logger.log('info', 'meta replica up', { replicaIndex: roles.meta.replicaIndex, address: cluster.meta[roles.meta.replicaIndex] });
-    }
+    for (const role of roles.meta ?? []) closers.push(await startMetaReplica(config, env, transport, role));
 
     if (roles.blob === true) {
       const spec = cluster.nodes.find((node) => node.name === config.name)!;
@@ -100,16 +161,25 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
     if (roles.gateway !== undefined) {
       const gatewayRole = roles.gateway;
       const localAddress = `gateway:${config.name}`;
-      const meta = new RemoteMetaClient(env, { localAddress, replicas: cluster.meta });
+      const root = new RemoteMetaClient(env, { localAddress, replicas: cluster.meta[0]! });
       // The cluster map lives in the root group: the first gateway up installs
       // it from the config (a later one finds it there), then every gateway
-      // follows its epoch.
-      let map = await meta.getClusterMap();
+      // follows its epoch. Its groups and partition table, not the config's,
+      // say where a bucket lives.
+      let map = await root.getClusterMap();
       if (map === undefined) {
-        await meta.submit({ type: 'set_cluster_map', map: initialClusterMap(cluster) });
-        map = await meta.getClusterMap();
+        await root.submit({ type: 'set_cluster_map', map: initialClusterMap(cluster) });
+        map = await root.getClusterMap();
         assert(map !== undefined, 'the cluster map was installed');
       }
+      if (map.metaGroups.length !== cluster.meta.length) {
+        logger.log('warn', 'the cluster map and this config disagree on the metadata groups; following the map', { map: map.metaGroups.length, config: cluster.meta.length });
+      }
+      const meta = connectPartitioned(env, map, root, { localAddress });
+      closers.push(() => {
+        meta.close();
+        return Promise.resolve();
+      });
       const addressesOf = (current: ClusterMapRecord): Map<number, string> =>
         new Map(current.nodes.flatMap((node) => (node.blob === undefined ? [] : node.drives.map((drive) => [drive.id, node.blob!] as const))));
       let blobAddress = addressesOf(map);
@@ -127,7 +197,10 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
         keys.stop();
         await Promise.resolve();
       });
-      let gc: GarbageCollector | undefined;
+      // With `workers`, one set per metadata group (index = group), each over that group's client.
+      const groupWorkers: GroupWorkers[] = [];
+      // The layout of the newest cluster map this gateway follows (placement, healer, rebalancer).
+      let currentLayout = { level: map.level, drives: layoutDrives(map) };
       const gateway = new Gateway(
         env,
         meta,
@@ -138,25 +211,32 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           inlineBytesMax: 64 * 1024,
           objectBytesMax: 5 * 1024 * 1024 * 1024,
           drives: layout.drives.map((drive) => ({ id: drive.id, weight: drive.weight, state: 'active' as const })),
-          layout: { level: map.level, drives: layoutDrives(map) },
+          layout: currentLayout,
           hedgeAfterMs: 250,
         },
         {
-          onGarbage: () => gc?.kick(),
-          onReadEnded: (versionId) => gc?.readEnded(versionId),
+          // The hook does not say which group queued the garbage: every group's GC looks (one read each).
+          onGarbage: () => {
+            for (const workers of groupWorkers) workers.gc.kick();
+          },
+          onReadEnded: (versionId) => {
+            for (const workers of groupWorkers) workers.gc.readEnded(versionId);
+          },
           onShardFailure: (failure) => {
             logger.log('warn', 'shard read failed (reported for healing)', { ...failure, error: String(failure.error) });
+            groupWorkers[meta.groupOf(failure.bucket)]?.healer.report(failure);
           },
         },
       );
       if (gatewayRole.workers) {
-        const collector = new GarbageCollector(env, meta, blob, { graceMs: 60_000, batchMax: 256, isBeingRead: (versionId) => gateway.isBeingRead(versionId) });
-        gc = collector;
-        const stopWorkers = scheduleBackgroundPasses(env, new Janitor(env, meta, 60 * 60 * 1000), collector, 30_000);
-        closers.push(() => {
-          stopWorkers();
-          return Promise.resolve();
-        });
+        for (let group = 0; group < meta.groupCount; group++) {
+          const workers = startGroupWorkers(env, meta.group(group), blob, gateway, { ...gatewayRole, layout: () => currentLayout });
+          groupWorkers.push(workers);
+          closers.push(() => {
+            workers.stop();
+            return Promise.resolve();
+          });
+        }
       }
       let mapEpoch = map.epoch;
       let stopFollowing = false;
@@ -167,7 +247,9 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
             .getClusterMap()
             .then((next) => {
               if (next === undefined || next.epoch <= mapEpoch) return;
-              gateway.useLayout({ level: next.level, drives: layoutDrives(next) });
+              const nextLayout = { level: next.level, drives: layoutDrives(next) };
+              gateway.useLayout(nextLayout);
+              currentLayout = nextLayout;
               blobAddress = addressesOf(next);
               mapEpoch = next.epoch;
               logger.log('info', 'gateway follows a new cluster map', { epoch: next.epoch });

@@ -1508,7 +1508,7 @@ export class Replica<Op, Result> {
 
   /** Sends `message` stamped with this replica's epoch. */
   private send(to: ReplicaIndex, message: Unstamped<ReplicaMessage<Op, Result>>): void {
-    this.sendStamped(to, { ...message, epoch: this.config.epoch } as ReplicaMessage<Op, Result>);
+    this.sendStamped(to, { ...message, epoch: this.config.epoch });
   }
 
   private sendStamped(to: ReplicaIndex, message: ReplicaMessage<Op, Result>): void {

@@ -1,13 +1,15 @@
 // The periodic background work of a gateway with workers: every interval, a
 // janitor pass (stale PREPARING versions), stale multipart uploads, then a GC
-// pass. Passes never overlap: the next is scheduled when one ends. Returns the
-// function that stops the schedule.
+// pass, then (in a cluster) a healer/rebalancer pass, which runs even when
+// the ones before it failed. Passes never overlap: the next is scheduled when
+// one ends. Returns the function that stops the schedule.
 
 import type { Env } from '../io/env.js';
 import type { GarbageCollector } from './garbage-collector.js';
 import type { Janitor } from './janitor.js';
+import type { Rebalancer } from './rebalancer.js';
 
-export function scheduleBackgroundPasses(env: Env, janitor: Janitor, gc: GarbageCollector, intervalMs: number): () => void {
+export function scheduleBackgroundPasses(env: Env, janitor: Janitor, gc: GarbageCollector, intervalMs: number, rebalancer?: Rebalancer): () => void {
   let stopped = false;
   const schedule = (): void => {
     env.clock.setTimer(intervalMs, () => {
@@ -18,6 +20,10 @@ export function scheduleBackgroundPasses(env: Env, janitor: Janitor, gc: Garbage
         .then(() => gc.runPass())
         .catch((error: unknown) => {
           env.logger.log('warn', 'background pass failed', { error: String(error) });
+        })
+        .then(() => rebalancer?.runPass())
+        .catch((error: unknown) => {
+          env.logger.log('warn', 'healer/rebalancer pass failed', { error: String(error) });
         })
         .finally(schedule);
     });

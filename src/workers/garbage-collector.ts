@@ -1,7 +1,9 @@
 // GC: deletes the fragments of versions that metadata has queued as garbage
-// (overwritten, deleted, aborted), after a grace period and never while a
-// gateway is still reading them, then records that with one metadata op.
-// Resumable by construction: the queue is in metadata, deletes are idempotent.
+// (overwritten, deleted, aborted, or shards a heal or move replaced), after a
+// grace period and never while a gateway is still reading them, then records
+// that with one metadata op. Resumable by construction: the queue is in
+// metadata, deletes are idempotent. A record whose deletes fail (its blob
+// node is down) stays queued for the next pass without holding up the rest.
 
 import type { Env } from '../io/env.js';
 import type { BlobClient, MetaClient } from '../gateway/clients.js';
@@ -68,26 +70,42 @@ export class GarbageCollector {
   private async pass(): Promise<GcPassReport> {
     const now = this.env.clock.nowMs();
     const garbage = await this.meta.listGarbage(this.options.batchMax);
-    const ready = garbage.filter((record) => record.queuedMs + this.options.graceMs <= now && !this.options.isBeingRead(record.versionId));
+    const ready = garbage.filter((record) => record.queuedMs + this.options.graceMs <= now && !this.options.isBeingRead(readIdOf(record)));
     this.deferred.clear();
     for (const record of garbage) {
-      if (this.options.isBeingRead(record.versionId)) this.deferred.add(record.versionId);
+      if (this.options.isBeingRead(readIdOf(record))) this.deferred.add(readIdOf(record));
     }
     let fragmentsDeleted = 0;
-    for (const record of ready) fragmentsDeleted += await this.deleteFragments(record);
-    if (ready.length > 0) {
-      await this.meta.submit({ type: 'garbage_collected', versionIds: ready.map((record) => record.versionId) });
+    const collected: string[] = [];
+    for (const record of ready) {
+      try {
+        fragmentsDeleted += await this.deleteFragments(record);
+        collected.push(record.versionId);
+      } catch (error) {
+        this.env.logger.log('warn', 'gc: deleting fragments failed; kept for the next pass', { versionId: record.versionId, error: String(error) });
+      }
     }
-    const report = { versions: ready.length, fragmentsDeleted, deferred: garbage.length - ready.length };
+    if (collected.length > 0) {
+      await this.meta.submit({ type: 'garbage_collected', versionIds: collected });
+    }
+    const report = { versions: collected.length, fragmentsDeleted, deferred: garbage.length - collected.length };
     if (ready.length > 0) this.env.logger.log('debug', 'gc pass', { ...report });
     return report;
   }
 
   private async deleteFragments(record: GarbageRecord): Promise<number> {
+    const only = record.moved === undefined ? undefined : new Set(record.moved.shards);
     const deletions = record.parts.flatMap((part) =>
-      part.drives.map((driveId, shard) => this.blob.delete(driveId, fragmentId(fragmentOwnerOf(record.versionId, part), part.partNumber, shard))),
+      part.drives.flatMap((driveId, shard) =>
+        only === undefined || only.has(shard) ? [this.blob.delete(driveId, fragmentId(fragmentOwnerOf(record.versionId, part), part.partNumber, shard))] : [],
+      ),
     );
     const results = await Promise.all(deletions);
     return results.filter(Boolean).length;
   }
+}
+
+/** The version a gateway reads these fragments as: a move's record names it, other records are keyed by it. */
+function readIdOf(record: GarbageRecord): string {
+  return record.moved?.versionId ?? record.versionId;
 }

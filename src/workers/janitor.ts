@@ -43,7 +43,7 @@ export class Janitor {
       (version) => options.all === true || version.createdMs + this.preparingTimeoutMs <= now,
     );
     for (const version of stale) {
-      await this.meta.submit({ type: 'abort_version', versionId: version.versionId });
+      await this.meta.submit({ type: 'abort_version', bucket: version.bucket, versionId: version.versionId });
     }
     if (stale.length > 0) this.env.logger.log('info', 'janitor aborted stale PREPARING versions', { count: stale.length });
     return stale.length;

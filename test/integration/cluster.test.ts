@@ -1,6 +1,7 @@
 // A local cluster of real processes, through the CLI a user runs:
-// `tessera cluster start --nodes 6 --zones 3` (3 metadata replicas in three
-// zones, 6 blob nodes of 2 drives, two gateways), S3 through @aws-sdk/client-s3,
+// `tessera cluster start --nodes 6 --zones 3 --meta-groups 1` (one metadata
+// group of 3 replicas in three zones, 6 blob nodes of 2 drives, two gateways;
+// several groups are cluster-partitioned.test.ts's), S3 through @aws-sdk/client-s3,
 // `cluster status`, and `cluster stop` / `start` again. Then chaos under
 // continuous PUT/GET load: kill -9 up to m blob nodes and one metadata replica
 // at random moments, restart them, repeat. Every read during the run must be
@@ -29,7 +30,7 @@ const tessera = path.resolve('bin/tessera.js');
 
 interface ClusterRecord {
   readonly nodes: { name: string; config: string; log: string; roles: string[]; pid: number | undefined }[];
-  readonly cluster: { meta: string[] };
+  readonly cluster: { meta: string[][] };
 }
 
 async function cli(...args: string[]): Promise<string> {
@@ -91,7 +92,7 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
 
   before(async () => {
     dir = await makeTempDir('cluster');
-    const output = await cli('cluster', 'start', '--nodes', '6', '--zones', '3', '--ec', '4+2', '--gateways', '2', '--dir', dir);
+    const output = await cli('cluster', 'start', '--nodes', '6', '--zones', '3', '--ec', '4+2', '--gateways', '2', '--meta-groups', '1', '--dir', dir);
     client = clientFor(output);
     second = clientFor(output, 1);
     assert.match(output, /protection:\s+4\+2 over 3 zones: survives the loss of any 1 zone/);
@@ -137,10 +138,10 @@ describe('local cluster of real processes', { timeout: 600_000 }, () => {
     await new Promise((resolve) => setTimeout(resolve, 2500)); // Gateways poll the map every 2 s.
     const body = Buffer.alloc(400 * 1024, 9);
     for (let index = 0; index < 6; index++) await client.send(new PutObjectCommand({ Bucket: 'chaos', Key: `drained-${index}`, Body: body }));
-    const record = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { cluster: { secret: string; meta: string[] } };
+    const record = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { cluster: { secret: string; meta: string[][] } };
     const transport = new TcpTransport({ clusterSecret: record.cluster.secret });
     const env = { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
-    const meta = new RemoteMetaClient(env, { localAddress: 'test', replicas: record.cluster.meta });
+    const meta = new RemoteMetaClient(env, { localAddress: 'test', replicas: record.cluster.meta[0]! });
     try {
       for (let index = 0; index < 6; index++) {
         const version = await meta.getObject('chaos', `drained-${index}`);

@@ -234,7 +234,7 @@ async function compositeChecksum(
 ): Promise<{ algorithm: ChecksumAlgorithm; value: string } | undefined> {
   const algorithm = upload.checksumAlgorithm === undefined ? undefined : parseChecksumAlgorithm(upload.checksumAlgorithm);
   if (algorithm === undefined) return undefined;
-  const byNumber = new Map((await context.services.meta.listParts(upload.uploadId)).map((record) => [record.part.partNumber, record.part]));
+  const byNumber = new Map((await context.services.meta.listParts(upload.bucket, upload.uploadId)).map((record) => [record.part.partNumber, record.part]));
   const numbers = [...new Set(listed.map((part) => part.partNumber))];
   const spec = crcSpecs[algorithm];
   if (upload.checksumType === 'FULL_OBJECT' && spec !== undefined) {
@@ -315,7 +315,7 @@ export async function listParts(context: RequestContext): Promise<S3Response> {
   const upload = await requireUpload(context, 'READ');
   const marker = boundedInteger(context, 'part-number-marker', 0, uploadPartsMax);
   const maxParts = boundedInteger(context, 'max-parts', 1000, 1000);
-  const all = (await context.services.meta.listParts(upload.uploadId)).filter((record) => record.part.partNumber > marker);
+  const all = (await context.services.meta.listParts(upload.bucket, upload.uploadId)).filter((record) => record.part.partNumber > marker);
   const page = all.slice(0, maxParts);
   const truncated = all.length > page.length;
   return xmlResponse('ListPartsResult', {
