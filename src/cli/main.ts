@@ -31,9 +31,14 @@ Commands:
             --endpoint URL (default http://127.0.0.1:9000, env TESSERA_ENDPOINT)
   cluster   A local cluster of separate processes on 127.0.0.1 (state in --dir, default ./cluster)
             start --nodes N --zones Z [--ec K+M] [--drives-per-node D] [--gateways G]
+                  [--meta-groups G]
                                   starts it (or the stopped cluster in --dir again), waits until
-                                  S3 answers, prints the endpoint and keys
-            status                nodes, zones, drives, metadata replicas, protection level
+                                  S3 answers, prints the endpoint and keys. --meta-groups: metadata
+                                  groups of 3 replicas in distinct zones, buckets spread over them
+                                  by hash (fixed at creation; default 1: on one machine more groups
+                                  cost CPU and buy nothing)
+            status                nodes, zones, drives, metadata groups (replicas, primary, slots,
+                                  buckets), partition table, protection level
             stop                  stops exactly the processes start recorded
             drive --node NAME|--drive ID --state active|draining|failed
                                   a new cluster map epoch; gateways place new parts by it
@@ -43,6 +48,8 @@ Commands:
             --seed N              replay one seed exactly (prints its trace hash)
             --seeds A..B          sweep seeds (default 1..200); failures print seed and faults
             --faults-max K        with --seed: inject only the first K scheduled faults
+            --cluster             the whole cluster instead: meta replicas, blob nodes and
+                                  gateways under faults, with S3 clients (same flags)
 `;
 
 async function node(argv: readonly string[]): Promise<void> {
@@ -116,7 +123,7 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = await admin(rest);
       return;
     case 'simulate':
-      process.exitCode = simulate(rest);
+      process.exitCode = await simulate(rest);
       return;
     case 'node':
       await node(rest);

@@ -1,12 +1,14 @@
 // What `tessera simulate` prints for a failing seed: the seed and failure, the
 // shortest fault schedule that still fails, the trace before the violation,
-// and a replay command that reproduces exactly that run.
+// and a replay command that reproduces exactly that run. The same for
+// `--cluster`, whose failing seed (a planted bug) exits 1 and replays.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed, shrinkFailure } from '../sim/run-simulation.js';
 import type { RunOptions, SeedResult } from '../sim/run-simulation.js';
-import { formatFailure } from './simulate.js';
+import { runClusterSeed } from '../sim/cluster/run-cluster-simulation.js';
+import { formatClusterFailure, formatFailure, simulate } from './simulate.js';
 
 describe('tessera simulate: failure report', () => {
   it('prints seed, failure, shortened schedule, trace tail and replay command', () => {
@@ -25,5 +27,32 @@ describe('tessera simulate: failure report', () => {
     assert.ok(lines.includes(`  replay: tessera simulate --seed ${failed.seed} --faults-max ${shrunk.faultsMax}`));
     const tailAt = lines.indexOf(`    ${shrunk.result.traceTail.at(-1)!}`);
     assert.equal(lines[tailAt + 1], `    => ${shrunk.result.failure!}`, 'the violation right after the last event');
+  });
+});
+
+describe('tessera simulate --cluster', () => {
+  it('prints a failing seed with its schedule, trace tail and replay command, and exits 1', async () => {
+    const options = { plantedBug: 'stale_read_cache' } as const;
+    const failed = await runClusterSeed(1, options);
+    assert.equal(failed.ok, false, 'seed 1 catches the planted stale read');
+    const lines = formatClusterFailure(failed, options);
+    assert.ok(lines[0]!.startsWith(`FAIL cluster seed 1 trace ${failed.traceHash}: `));
+    for (const fault of failed.faults) assert.ok(lines.includes(`    ${fault}`), `schedule line "${fault}"`);
+    for (const event of failed.traceTail) assert.ok(lines.includes(`    ${event}`), `trace line "${event}"`);
+    assert.ok(lines.includes('  replay: tessera simulate --cluster --seed 1 --planted-bug stale_read_cache'));
+    const written: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array): boolean => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await simulate(['--cluster', '--seed', '1', '--planted-bug', 'stale_read_cache']);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.equal(code, 1);
+    assert.ok(written.join('').includes(`seed 1: FAIL trace ${failed.traceHash}`), 'the replay has the same trace');
   });
 });

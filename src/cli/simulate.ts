@@ -5,12 +5,41 @@
 // then printed: seed, failure, that schedule, the last events before the
 // violation, and the command that replays it (`--faults-max K` keeps the
 // first K faults).
+// `--cluster` runs the whole-cluster simulation instead (sim/cluster/: meta
+// replicas, blob nodes, gateways and S3 clients under faults), with the same
+// flags and the same failure report (its failures are not shrunk: replay a
+// prefix by hand with --faults-max); `--planted-bug NAME` plants one of its
+// test bugs, to see the checkers catch it.
 
+import { runClusterSeed } from '../sim/cluster/run-cluster-simulation.js';
+import type { ClusterRunOptions, ClusterSeedResult } from '../sim/cluster/run-cluster-simulation.js';
+import type { PlantedBug } from '../sim/cluster/cluster-simulation.js';
 import { runSeed, runSeeds, shrinkFailure } from '../sim/run-simulation.js';
 import type { RunOptions, SeedResult, ShrinkReport } from '../sim/run-simulation.js';
 import { ConfigError, parseFlags } from './config.js';
 
 const progressEverySeeds = 1000;
+const clusterProgressEverySeeds = 10;
+const plantedBugs: readonly PlantedBug[] = ['stale_read_cache', 'gc_never_deletes'];
+
+/** What both simulators report for a failing run. */
+interface FailedRun {
+  readonly seed: number;
+  readonly traceHash: string;
+  readonly failure: string | undefined;
+  readonly faults: readonly string[];
+  readonly traceTail: readonly string[];
+}
+
+/** The schedule, the trace tail and the violation: the part of a failure report both simulators print alike. */
+function runLines(result: FailedRun, scheduleTitle: string): string[] {
+  const lines = [scheduleTitle];
+  for (const fault of result.faults) lines.push(`    ${fault}`);
+  lines.push(`  last ${result.traceTail.length} events before the violation:`);
+  for (const event of result.traceTail) lines.push(`    ${event}`);
+  lines.push(`    => ${result.failure ?? 'unknown'}`);
+  return lines;
+}
 
 /** The lines `tessera simulate` prints for a failing seed, given its shrunk replay. */
 export function formatFailure(failed: SeedResult, shrunk: ShrinkReport): string[] {
@@ -18,13 +47,19 @@ export function formatFailure(failed: SeedResult, shrunk: ShrinkReport): string[
   const replay = `tessera simulate --seed ${failed.seed}`;
   const lines = [`FAIL seed ${failed.seed} trace ${failed.traceHash}: ${failed.failure ?? 'unknown'}`];
   const kept = `the first ${faultsMax} of ${failed.faultsInjected} scheduled faults`;
-  lines.push(result === failed ? `  fault schedule (${kept} are needed):` : `  shortest fault schedule that still fails (${kept}; trace ${result.traceHash}):`);
-  for (const fault of result.faults) lines.push(`    ${fault}`);
-  lines.push(`  last ${result.traceTail.length} events before the violation:`);
-  for (const event of result.traceTail) lines.push(`    ${event}`);
-  lines.push(`    => ${result.failure ?? 'unknown'}`);
+  lines.push(...runLines(result, result === failed ? `  fault schedule (${kept} are needed):` : `  shortest fault schedule that still fails (${kept}; trace ${result.traceHash}):`));
   lines.push(`  replay: ${replay} --faults-max ${faultsMax}`);
   if (result !== failed) lines.push(`  replay the whole schedule: ${replay}`);
+  return lines;
+}
+
+/** The lines `tessera simulate --cluster` prints for a failing seed. */
+export function formatClusterFailure(failed: ClusterSeedResult, options: ClusterRunOptions): string[] {
+  const bug = options.plantedBug === undefined ? '' : ` --planted-bug ${options.plantedBug}`;
+  const lines = [`FAIL cluster seed ${failed.seed} trace ${failed.traceHash}: ${failed.failure ?? 'unknown'}`];
+  lines.push(...runLines(failed, `  fault schedule (${failed.faultsInjected} faults injected):`));
+  lines.push(`  replay: tessera simulate --cluster --seed ${failed.seed}${bug}`);
+  lines.push(`  replay a prefix of the schedule: tessera simulate --cluster --seed ${failed.seed}${bug} --faults-max K`);
   return lines;
 }
 
@@ -47,9 +82,60 @@ function parseRange(text: string): { from: number; to: number } {
   return { from, to };
 }
 
+function clusterSummary(result: ClusterSeedResult): string {
+  const { counts } = result;
+  return (
+    `seed ${result.seed}: ${result.ok ? 'ok' : 'FAIL'} trace ${result.traceHash} (${result.writesAcknowledged} writes acknowledged, ${result.writesUnknown} unknown; ` +
+    `${counts.readsChecked} reads checked, ${counts.readErrors} clean errors; ${result.fragmentsChecked} fragments checked; ` +
+    `${result.faultsInjected} faults; ${result.events} events, ${Math.round(result.simulatedMs)} simulated ms)`
+  );
+}
+
+/** `--cluster`: one seed or a sweep of the whole-cluster simulation; resolves with the exit code. */
+async function simulateCluster(flags: ReadonlyMap<string, string>): Promise<number> {
+  const faultsMaxText = flags.get('faults-max');
+  const bug = flags.get('planted-bug');
+  if (bug !== undefined && !plantedBugs.includes(bug as PlantedBug)) throw new ConfigError(`--planted-bug "${bug}": one of ${plantedBugs.join(', ')}`);
+  const options: ClusterRunOptions = {
+    ...(faultsMaxText === undefined ? {} : { faultsMax: parseCount('faults-max', faultsMaxText) }),
+    ...(bug === undefined ? {} : { plantedBug: bug as PlantedBug }),
+  };
+  const single = flags.get('seed');
+  if (single !== undefined) {
+    const result = await runClusterSeed(parseCount('seed', single), options);
+    process.stdout.write(`${clusterSummary(result)}\n`);
+    if (!result.ok) process.stdout.write(`${formatClusterFailure(result, options).join('\n')}\n`);
+    return result.ok ? 0 : 1;
+  }
+  const range = parseRange(flags.get('seeds') ?? '1..20');
+  const started = performance.now();
+  let failures = 0;
+  let writes = 0;
+  let reads = 0;
+  for (let seed = range.from; seed <= range.to; seed++) {
+    const result = await runClusterSeed(seed, options);
+    writes += result.writesAcknowledged;
+    reads += result.counts.readsChecked;
+    if (!result.ok) {
+      failures++;
+      process.stdout.write(`${formatClusterFailure(result, options).join('\n')}\n`);
+    }
+    const done = seed - range.from + 1;
+    if (done % clusterProgressEverySeeds === 0 || seed === range.to) {
+      const perSecond = done / ((performance.now() - started) / 1000);
+      process.stdout.write(`seeds ${range.from}..${seed}: ${done}/${range.to - range.from + 1}, ${failures} failed, ${perSecond.toFixed(2)} seeds/s\n`);
+    }
+  }
+  process.stdout.write(`simulate --cluster: ${range.to - range.from + 1 - failures} passed, ${failures} failed (${writes} writes acknowledged, ${reads} reads checked)\n`);
+  return failures === 0 ? 0 : 1;
+}
+
 /** Returns the process exit code: 0 when every seed passed. */
-export function simulate(argv: readonly string[]): number {
-  const flags = parseFlags(argv);
+export async function simulate(argv: readonly string[]): Promise<number> {
+  const cluster = argv.includes('--cluster');
+  const flags = parseFlags(argv.filter((argument) => argument !== '--cluster'));
+  if (cluster) return simulateCluster(flags);
+  if (flags.has('planted-bug')) throw new ConfigError('--planted-bug needs --cluster');
   const single = flags.get('seed');
   const faultsMaxText = flags.get('faults-max');
   const options: RunOptions = faultsMaxText === undefined ? {} : { faultsMax: parseCount('faults-max', faultsMaxText) };

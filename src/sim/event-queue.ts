@@ -32,6 +32,25 @@ export class EventQueue {
     this.siftUp(this.heap.length - 1);
   }
 
+  /** When the next event is due, or undefined when none is queued. */
+  get nextEventMs(): number | undefined {
+    return this.heap[0]?.timeMs;
+  }
+
+  /**
+   * Runs the earliest event alone (time moves to it); false when none is
+   * queued. For a caller that must do work between events (the cluster
+   * simulation drains the microtasks each event starts).
+   */
+  runNext(): boolean {
+    if (this.heap.length === 0) return false;
+    const event = this.pop();
+    assert(event.timeMs >= this.nowMsValue, 'time never goes back');
+    this.nowMsValue = event.timeMs;
+    event.run();
+    return true;
+  }
+
   /** Runs events in order until the next one is later than `timeMs`; time ends at `timeMs`. */
   runUntil(timeMs: number): void {
     while (this.heap.length > 0 && this.heap[0]!.timeMs <= timeMs) {
