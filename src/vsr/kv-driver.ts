@@ -565,16 +565,24 @@ export class ReplicaDriver<Op, Result> {
   }
 
   private emitNow(ready: Ready<Op, Result>): void {
-    const { env, addresses } = this.options;
-    for (const envelope of ready.messagesNow) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
+    this.sendAll(ready.messagesNow);
     if (ready.repliesNow) this.answer(ready);
   }
 
   private emit(ready: Ready<Op, Result>): void {
-    const { env, addresses } = this.options;
     for (const { readId, ok } of ready.reads) this.settleRead(readId, ok);
-    for (const envelope of ready.messages) env.transport.send(this.address, addresses[envelope.to]!, encodeRecord(envelope.message));
+    this.sendAll(ready.messages);
     if (!ready.repliesNow) this.answer(ready);
+  }
+
+  /** Sends envelopes, encoding a message broadcast to several replicas (one object) once. */
+  private sendAll(envelopes: Ready<Op, Result>['messages']): void {
+    const { env, addresses } = this.options;
+    let last: { readonly message: object; readonly bytes: Uint8Array } | undefined;
+    for (const { to, message } of envelopes) {
+      if (last?.message !== message) last = { message, bytes: encodeRecord(message) };
+      env.transport.send(this.address, addresses[to]!, last.bytes);
+    }
   }
 
   private answer(ready: Ready<Op, Result>): void {
