@@ -169,6 +169,8 @@ export class Simulation {
   /** Replicas simulated: every index any configuration of the run uses. */
   readonly replicaCount: number;
   private readonly initialReplicaCount: number;
+  /** The sizes the run's configuration changes ask for, in order. */
+  private readonly plannedCounts: readonly number[];
   /** The replica count of each epoch, as configuration ops commit (epoch 0: the initial count). */
   private readonly epochCounts: number[] = [];
   private readonly admin: ClientState = { id: 'admin', requestNumber: 0, pending: undefined, viewGuess: 0, issuing: false, completed: 0 };
@@ -213,6 +215,7 @@ export class Simulation {
     this.initialReplicaCount = options.replicaCount ?? 3;
     this.epochCounts.push(this.initialReplicaCount);
     const reconfigurations = options.reconfigurations ?? [];
+    this.plannedCounts = reconfigurations.map((change) => change.replicaCount);
     this.replicaCount = Math.max(this.initialReplicaCount, ...reconfigurations.map((change) => change.replicaCount));
     this.keys = options.keys ?? ['a', 'b', 'c'];
     this.tickMs = options.tickMs ?? 10;
@@ -425,13 +428,20 @@ export class Simulation {
       return (hard.config?.epoch ?? 0) === epoch && hard.joining !== true;
     });
     if (!settled) return false;
-    // Fewer than a minority damaged (a damaged replica may take more damage);
-    // a group of 1 never (it has no one to repair from).
-    const budget = Math.floor((replicaCount - 1) / 2);
-    if (budget === 0) return false;
+    // At most a minority of the configuration's members damaged, this one
+    // counted (a damaged replica may take more damage); a group of 1 never
+    // (it has no one to repair from). Replicas outside it are left alone. The
+    // same must hold for every configuration still to come: a shrink keeps
+    // the lowest indexes, and a damaged majority of those could not recover.
     const damaged = (other: ReplicaNode): boolean => other.corruptFrom !== undefined || other.hardState.value.recovering === true;
-    if (damaged(node)) return true;
-    return this.nodes.filter(damaged).length < budget;
+    const withinBudget = (count: number): boolean => {
+      const budget = Math.floor((count - 1) / 2);
+      if (node.index >= count) return true; // Not a member of that configuration.
+      const members = this.nodes.filter((other) => other.index < count);
+      return members.filter(damaged).length + (damaged(node) ? 0 : 1) <= budget;
+    };
+    if (node.index >= replicaCount) return false;
+    return [replicaCount, ...this.plannedCounts.slice(epoch)].every(withinBudget);
   }
 
   /** Replicas with a Ready being written: crashing one now loses (or tears) that write. */
