@@ -150,6 +150,8 @@ export interface FragmentStatReply {
   readonly blockSizeBytes: number;
   readonly blockCount: number;
   readonly dataBytes: number;
+  /** When the fragment was last written, ms on the node's clock (absent from older nodes). */
+  readonly modifiedMs?: number;
 }
 
 export type DriveHealth = 'ok' | 'degraded' | 'failed';
@@ -323,7 +325,11 @@ const replyChecks: { readonly [T in BlobRequestType]: ReplyCheck } = {
   list: (reply) => Array.isArray(reply.fragmentIds) && reply.fragmentIds.every(isString) && typeof reply.more === 'boolean',
   stat: (reply) =>
     reply.fragment === null ||
-    (isRecord(reply.fragment) && isCount(reply.fragment.blockSizeBytes) && isCount(reply.fragment.blockCount) && isCount(reply.fragment.dataBytes)),
+    (isRecord(reply.fragment) &&
+      isCount(reply.fragment.blockSizeBytes) &&
+      isCount(reply.fragment.blockCount) &&
+      isCount(reply.fragment.dataBytes) &&
+      (reply.fragment.modifiedMs === undefined || isCount(reply.fragment.modifiedMs))),
   status: (reply) =>
     isString(reply.incarnation) && isCount(reply.writersOpen) && isCount(reply.writersMax) && Array.isArray(reply.drives) && reply.drives.every(isDriveStatus),
 };

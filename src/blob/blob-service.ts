@@ -225,7 +225,7 @@ export class BlobService {
       case 'stat': {
         this.checkFragment(request.driveId, request.fragmentId);
         const stat = await this.onDrive(request.driveId, () => this.store.statFragment(request.driveId, request.fragmentId));
-        const fragment = stat === undefined ? null : { blockSizeBytes: stat.blockSizeBytes, blockCount: stat.blockCount, dataBytes: stat.dataBytes };
+        const fragment = stat === undefined ? null : { blockSizeBytes: stat.blockSizeBytes, blockCount: stat.blockCount, dataBytes: stat.dataBytes, modifiedMs: stat.modifiedMs };
         return encodeBlobReply({ fragment });
       }
       case 'status':

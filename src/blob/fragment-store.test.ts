@@ -259,13 +259,19 @@ describe('FragmentStore: writers, debris, delete, list', () => {
   it('stats a fragment (block size, count, data bytes) or answers undefined when it is not there', async () => {
     const [d0, d1] = drivePaths();
     const store = await openStore([d0, d1]);
+    const writtenMs = Date.now();
     await writeFragment(store, 'st-three-blocks', [block(0), block(1), block(2, 5)]);
-    assert.deepEqual(await store.statFragment(0, 'st-three-blocks'), {
+    const stat = await store.statFragment(0, 'st-three-blocks');
+    assert.ok(stat !== undefined);
+    const { modifiedMs, ...shape } = stat;
+    assert.deepEqual(shape, {
       blockSizeBytes,
       blockCount: 3,
       dataBytes: 2 * blockSizeBytes + 5,
       fileSizeBytes: fragmentHeaderBytes + 2 * stride + 5 + 4,
     });
+    // The file's mtime (whole ms; file systems may round to their own granularity).
+    assert.ok(Number.isSafeInteger(modifiedMs) && modifiedMs >= writtenMs - 1000 && modifiedMs <= Date.now() + 1000, `modifiedMs ${modifiedMs}`);
     assert.equal(await store.statFragment(0, 'st-missing-one'), undefined);
     assert.equal(await store.statFragment(1, 'st-three-blocks'), undefined);
     flipByte(fragmentFile(d0, 'st-three-blocks'), 9);

@@ -18,7 +18,7 @@
 
 import posix from 'node:path/posix';
 import { DiskError } from '../io/disk.js';
-import type { Disk, DiskFile } from '../io/disk.js';
+import type { Disk, DiskFile, DiskStat } from '../io/disk.js';
 import { silentLogger } from '../io/logger.js';
 import type { Logger } from '../io/logger.js';
 import { assert } from '../stdx/assert.js';
@@ -75,6 +75,8 @@ export interface FragmentStat {
   /** Data bytes (blocks without their checksums or the header). */
   readonly dataBytes: number;
   readonly fileSizeBytes: number;
+  /** When the file was last written (published), in whole ms of the node's clock: the cluster orphan sweep's age check. */
+  readonly modifiedMs: number;
 }
 
 interface Drive {
@@ -352,7 +354,9 @@ export class FragmentStore {
       const { header, blockCount, fileSizeBytes } = await entry.opening;
       const dataBytes = fileSizeBytes - header.headerBytes - blockCount * blockChecksumBytes;
       assert(dataBytes > (blockCount - 1) * header.blockSizeBytes && dataBytes <= blockCount * header.blockSizeBytes, `${entry.key}: layout`);
-      return { blockSizeBytes: header.blockSizeBytes, blockCount, dataBytes, fileSizeBytes };
+      const file = await this.fileStat(drive, fragmentId);
+      if (file === undefined) return undefined;
+      return { blockSizeBytes: header.blockSizeBytes, blockCount, dataBytes, fileSizeBytes, modifiedMs: Math.floor(file.mtimeMs) };
     } catch (error) {
       if (error instanceof FragmentError && error.code === 'not_found') return undefined;
       throw error;
@@ -431,9 +435,14 @@ export class FragmentStore {
   async has(driveId: number, fragmentId: string): Promise<boolean> {
     const drive = this.drive(driveId);
     assertFragmentId(fragmentId);
+    return (await this.fileStat(drive, fragmentId)) !== undefined;
+  }
+
+  /** The fragment file's stat, undefined when it is not there. */
+  private async fileStat(drive: Drive, fragmentId: string): Promise<DiskStat | undefined> {
     try {
       const stat = await this.disk.stat(this.fragmentPath(drive, fragmentId));
-      return stat !== undefined && !stat.isDirectory;
+      return stat === undefined || stat.isDirectory ? undefined : stat;
     } catch (error) {
       throwAsFragmentError(error, `${fragmentLabel(drive, fragmentId)}: stat`, 'io');
     }

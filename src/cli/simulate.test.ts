@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed, shrinkFailure } from '../sim/run-simulation.js';
 import type { RunOptions, SeedResult } from '../sim/run-simulation.js';
-import { runClusterSeed } from '../sim/cluster/run-cluster-simulation.js';
+import { runClusterSeed, shrinkClusterFailure } from '../sim/cluster/run-cluster-simulation.js';
 import { formatClusterFailure, formatFailure, simulate } from './simulate.js';
 
 describe('tessera simulate: failure report', () => {
@@ -31,15 +31,19 @@ describe('tessera simulate: failure report', () => {
 });
 
 describe('tessera simulate --cluster', () => {
-  it('prints a failing seed with its schedule, trace tail and replay command, and exits 1', async () => {
+  it('prints a failing seed shrunk: its shortest schedule, trace tail and replay commands, and exits 1', async () => {
     const options = { plantedBug: 'stale_read_cache' } as const;
-    const failed = await runClusterSeed(1, options);
-    assert.equal(failed.ok, false, 'seed 1 catches the planted stale read');
-    const lines = formatClusterFailure(failed, options);
-    assert.ok(lines[0]!.startsWith(`FAIL cluster seed 1 trace ${failed.traceHash}: `));
-    for (const fault of failed.faults) assert.ok(lines.includes(`    ${fault}`), `schedule line "${fault}"`);
-    for (const event of failed.traceTail) assert.ok(lines.includes(`    ${event}`), `trace line "${event}"`);
-    assert.ok(lines.includes('  replay: tessera simulate --cluster --seed 1 --planted-bug stale_read_cache'));
+    let failed = await runClusterSeed(1, options);
+    for (let seed = 2; seed <= 4 && failed.ok; seed++) failed = await runClusterSeed(seed, options);
+    assert.equal(failed.ok, false, 'a seed of 1..4 catches the planted stale read');
+    const { seed } = failed;
+    const shrunk = await shrinkClusterFailure(failed, options);
+    const lines = formatClusterFailure(failed, shrunk, options);
+    assert.ok(lines[0]!.startsWith(`FAIL cluster seed ${seed} trace ${failed.traceHash}: `));
+    assert.equal(lines[1], `  shape: ${failed.shape}`);
+    for (const fault of shrunk.result.faults) assert.ok(lines.includes(`    ${fault}`), `schedule line "${fault}"`);
+    for (const event of shrunk.result.traceTail) assert.ok(lines.includes(`    ${event}`), `trace line "${event}"`);
+    assert.ok(lines.includes(`  replay: tessera simulate --cluster --seed ${seed} --planted-bug stale_read_cache --faults-max ${shrunk.faultsMax}`));
     const written: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((chunk: string | Uint8Array): boolean => {
@@ -48,11 +52,11 @@ describe('tessera simulate --cluster', () => {
     }) as typeof process.stdout.write;
     let code: number;
     try {
-      code = await simulate(['--cluster', '--seed', '1', '--planted-bug', 'stale_read_cache']);
+      code = await simulate(['--cluster', '--seed', String(seed), '--planted-bug', 'stale_read_cache']);
     } finally {
       process.stdout.write = write;
     }
     assert.equal(code, 1);
-    assert.ok(written.join('').includes(`seed 1: FAIL trace ${failed.traceHash}`), 'the replay has the same trace');
+    assert.ok(written.join('').includes(`seed ${seed}: FAIL trace ${failed.traceHash}`), 'the replay has the same trace');
   });
 });

@@ -6,13 +6,13 @@
 // violation, and the command that replays it (`--faults-max K` keeps the
 // first K faults).
 // `--cluster` runs the whole-cluster simulation instead (sim/cluster/: meta
-// replicas, blob nodes, gateways and S3 clients under faults), with the same
-// flags and the same failure report (its failures are not shrunk: replay a
-// prefix by hand with --faults-max); `--planted-bug NAME` plants one of its
-// test bugs, to see the checkers catch it.
+// groups, blob nodes, gateways, workers and S3 clients under faults, drains
+// and a node lost for good), with the same flags and the same failure report,
+// shrunk the same way; `--planted-bug NAME` plants one of its test bugs, to
+// see the checkers catch it.
 
-import { runClusterSeed } from '../sim/cluster/run-cluster-simulation.js';
-import type { ClusterRunOptions, ClusterSeedResult } from '../sim/cluster/run-cluster-simulation.js';
+import { runClusterSeed, shrinkClusterFailure } from '../sim/cluster/run-cluster-simulation.js';
+import type { ClusterRunOptions, ClusterSeedResult, ClusterShrinkReport } from '../sim/cluster/run-cluster-simulation.js';
 import type { PlantedBug } from '../sim/cluster/cluster-simulation.js';
 import { runSeed, runSeeds, shrinkFailure } from '../sim/run-simulation.js';
 import type { RunOptions, SeedResult, ShrinkReport } from '../sim/run-simulation.js';
@@ -20,7 +20,7 @@ import { ConfigError, parseFlags } from './config.js';
 
 const progressEverySeeds = 1000;
 const clusterProgressEverySeeds = 10;
-const plantedBugs: readonly PlantedBug[] = ['stale_read_cache', 'gc_never_deletes'];
+const plantedBugs: readonly PlantedBug[] = ['stale_read_cache', 'gc_never_deletes', 'no_rebalancer'];
 
 /** What both simulators report for a failing run. */
 interface FailedRun {
@@ -53,14 +53,22 @@ export function formatFailure(failed: SeedResult, shrunk: ShrinkReport): string[
   return lines;
 }
 
-/** The lines `tessera simulate --cluster` prints for a failing seed. */
-export function formatClusterFailure(failed: ClusterSeedResult, options: ClusterRunOptions): string[] {
+/** The lines `tessera simulate --cluster` prints for a failing seed, given its shrunk replay. */
+export function formatClusterFailure(failed: ClusterSeedResult, shrunk: ClusterShrinkReport, options: ClusterRunOptions): string[] {
+  const { result, faultsMax } = shrunk;
   const bug = options.plantedBug === undefined ? '' : ` --planted-bug ${options.plantedBug}`;
-  const lines = [`FAIL cluster seed ${failed.seed} trace ${failed.traceHash}: ${failed.failure ?? 'unknown'}`];
-  lines.push(...runLines(failed, `  fault schedule (${failed.faultsInjected} faults injected):`));
-  lines.push(`  replay: tessera simulate --cluster --seed ${failed.seed}${bug}`);
-  lines.push(`  replay a prefix of the schedule: tessera simulate --cluster --seed ${failed.seed}${bug} --faults-max K`);
+  const replay = `tessera simulate --cluster --seed ${failed.seed}${bug}`;
+  const lines = [`FAIL cluster seed ${failed.seed} trace ${failed.traceHash}: ${failed.failure ?? 'unknown'}`, `  shape: ${failed.shape}`];
+  const kept = `the first ${faultsMax} of ${failed.faultsInjected} scheduled faults`;
+  lines.push(...runLines(result, result === failed ? `  fault schedule (${kept} are needed):` : `  shortest fault schedule that still fails (${kept}; trace ${result.traceHash}):`));
+  lines.push(`  replay: ${replay} --faults-max ${faultsMax}`);
+  if (result !== failed) lines.push(`  replay the whole schedule: ${replay}`);
   return lines;
+}
+
+async function printClusterFailure(result: ClusterSeedResult, options: ClusterRunOptions): Promise<void> {
+  const lines = formatClusterFailure(result, await shrinkClusterFailure(result, options), options);
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 function printFailure(result: SeedResult, options: RunOptions): void {
@@ -104,7 +112,7 @@ async function simulateCluster(flags: ReadonlyMap<string, string>): Promise<numb
   if (single !== undefined) {
     const result = await runClusterSeed(parseCount('seed', single), options);
     process.stdout.write(`${clusterSummary(result)}\n`);
-    if (!result.ok) process.stdout.write(`${formatClusterFailure(result, options).join('\n')}\n`);
+    if (!result.ok) await printClusterFailure(result, options);
     return result.ok ? 0 : 1;
   }
   const range = parseRange(flags.get('seeds') ?? '1..20');
@@ -118,7 +126,7 @@ async function simulateCluster(flags: ReadonlyMap<string, string>): Promise<numb
     reads += result.counts.readsChecked;
     if (!result.ok) {
       failures++;
-      process.stdout.write(`${formatClusterFailure(result, options).join('\n')}\n`);
+      await printClusterFailure(result, options);
     }
     const done = seed - range.from + 1;
     if (done % clusterProgressEverySeeds === 0 || seed === range.to) {

@@ -30,8 +30,13 @@ export function fragmentId(versionId: string, partNumber: number, shard: number)
   return `${versionId.slice(12)}${versionId.slice(0, 12)}-${partNumber}-${shard}`;
 }
 
+/** The owner (version) id, part number and shard a fragment id was derived from, or undefined if it is not one of ours. */
+export function parseFragmentId(id: string): { readonly ownerId: string; readonly partNumber: number; readonly shard: number } | undefined {
+  const match = /^([0-9a-f]{16})([0-9a-f]{12})-(\d{1,5})-(\d{1,2})$/.exec(id);
+  return match === null ? undefined : { ownerId: `${match[2]!}${match[1]!}`, partNumber: Number(match[3]), shard: Number(match[4]) };
+}
+
 /** The version id a fragment id was derived from, or undefined if it is not one of ours. */
 export function versionIdOfFragment(id: string): string | undefined {
-  const match = /^([0-9a-f]{16})([0-9a-f]{12})-\d{1,5}-\d{1,2}$/.exec(id);
-  return match === null ? undefined : `${match[2]!}${match[1]!}`;
+  return parseFragmentId(id)?.ownerId;
 }

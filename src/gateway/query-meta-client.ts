@@ -7,6 +7,7 @@ import type { ListObjectsQuery, ListObjectsResult } from '../meta/list-objects.j
 import type { ListUploadsOptions, ListVersionsOptions, MetaQueryOf, MetaQueryResults, MetaQueryType } from '../meta/meta-queries.js';
 import type { MetaOp, MetaResult } from '../meta/ops.js';
 import type { RepairCandidate, RepairScanOptions, RepairScanPage } from '../meta/shard-repair.js';
+import type { FragmentReference } from '../meta/fragment-references.js';
 import type { AccessKeyRecord, BucketRecord, ClusterMapRecord, GarbageRecord, UploadPartRecord, UploadRecord, VersionRecord } from '../meta/records.js';
 import type { MetaClient } from './clients.js';
 
@@ -85,5 +86,10 @@ export abstract class QueryMetaClient implements MetaClient {
   /** One part of a committed version of this group, as the healer plans from it. */
   getPartToRepair(versionId: string, partNumber: number): Promise<RepairCandidate | undefined> {
     return this.query({ type: 'get_part_to_repair', versionId, partNumber });
+  }
+
+  /** Where this group references the fragments of each owner id, in order (the cluster orphan sweep asks every group). */
+  getFragmentReferences(ownerIds: readonly string[]): Promise<FragmentReference[]> {
+    return this.query({ type: 'get_fragment_references', ownerIds });
   }
 }

@@ -113,12 +113,10 @@ export class RemoteBlobClient implements BlobClient {
 
   /** Every fragment id on a drive in byte order, a page per request. */
   async *list(driveId: number): AsyncGenerator<string, void, undefined> {
-    const address = this.options.addressOf(driveId);
     let after = '';
     for (;;) {
-      const page = await this.call(address, { type: 'list', driveId, after, limit: this.listPageSize }, `Drive ${driveId} on blob node "${address}": listing after "${after}"`);
+      const page = await this.listPage(driveId, after, this.listPageSize);
       for (const fragmentId of page.fragmentIds) {
-        assert(fragmentId > after, `Drive ${driveId}: list not in order ("${fragmentId}" after "${after}")`);
         after = fragmentId;
         yield fragmentId;
       }
@@ -126,7 +124,21 @@ export class RemoteBlobClient implements BlobClient {
     }
   }
 
-  /** A fragment's block size, block count and data bytes, or undefined when it is not there. */
+  /** Up to `limit` fragment ids of a drive after `after` ('' from the start), in byte order; `more` when ids may follow. */
+  async listPage(driveId: number, after: string, limit: number): Promise<{ readonly fragmentIds: readonly string[]; readonly more: boolean }> {
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `list limit ${limit}`);
+    const address = this.options.addressOf(driveId);
+    const page = await this.call(address, { type: 'list', driveId, after, limit }, `Drive ${driveId} on blob node "${address}": listing after "${after}"`);
+    if (page.fragmentIds.length > limit) throw new FragmentError('io', `Drive ${driveId} on blob node "${address}": a list page of ${page.fragmentIds.length} ids, ${limit} asked`);
+    let previous = after;
+    for (const fragmentId of page.fragmentIds) {
+      assert(fragmentId > previous, `Drive ${driveId}: list not in order ("${fragmentId}" after "${previous}")`);
+      previous = fragmentId;
+    }
+    return page;
+  }
+
+  /** A fragment's block size, block count, data bytes and (from nodes that say) when it was written, or undefined when it is not there. */
   async statFragment(driveId: number, fragmentId: string): Promise<RemoteFragmentStat | undefined> {
     assertFragmentId(fragmentId);
     const address = this.options.addressOf(driveId);

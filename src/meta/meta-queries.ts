@@ -19,6 +19,8 @@ import { readBucket, readObject } from './state-machine.js';
 import { findVersion, keyVersions } from './versioning.js';
 import { getPartToRepair, listPartsToRepair, repairScanDrivesMax } from './shard-repair.js';
 import type { RepairCandidate, RepairScanOptions, RepairScanPage } from './shard-repair.js';
+import { fragmentReferenceIdsMax, fragmentReferenceOf } from './fragment-references.js';
+import type { FragmentReference } from './fragment-references.js';
 
 /** Versions of a versioned bucket by key then newest first, from `startKey` (inclusive) or past `afterPrefix` / `afterVersion`. */
 export interface ListVersionsOptions {
@@ -56,7 +58,9 @@ export type MetaQuery =
   /** A page of the healer's scan (meta/shard-repair.ts). */
   | ({ readonly type: 'list_parts_to_repair' } & RepairScanOptions)
   /** One part of a committed version as the healer plans from it. */
-  | { readonly type: 'get_part_to_repair'; readonly versionId: string; readonly partNumber: number };
+  | { readonly type: 'get_part_to_repair'; readonly versionId: string; readonly partNumber: number }
+  /** Where this group references the fragments of each owner id (meta/fragment-references.ts), in the same order. */
+  | { readonly type: 'get_fragment_references'; readonly ownerIds: readonly string[] };
 
 export type MetaQueryType = MetaQuery['type'];
 
@@ -79,6 +83,7 @@ export interface MetaQueryResults {
   get_cluster_map: ClusterMapRecord | undefined;
   list_parts_to_repair: RepairScanPage;
   get_part_to_repair: RepairCandidate | undefined;
+  get_fragment_references: FragmentReference[];
 }
 
 export type MetaQueryOf<T extends MetaQueryType> = Extract<MetaQuery, { readonly type: T }>;
@@ -163,6 +168,7 @@ const handlers: Handlers = {
   },
   list_parts_to_repair: (reader, query) => listPartsToRepair(reader, { after: query.after, limit: query.limit, drives: query.drives }),
   get_part_to_repair: (reader, query) => getPartToRepair(reader, query.versionId, query.partNumber),
+  get_fragment_references: (reader, query) => query.ownerIds.map((ownerId) => fragmentReferenceOf(reader, ownerId)),
 };
 
 /** Answers `query` from `reader`: the same code for the embedded node and a cluster's primary. */
@@ -182,8 +188,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 const strings = (...names: string[]) => names.map((name) => [name, 'string'] as const);
 
-/** The fields each query must carry, by type ('string', 'limit', 'object' or 'drives': a list of drive ids). */
-const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'string' | 'limit' | 'object' | 'drives'])[] } = {
+/** The fields each query must carry, by type ('string', 'limit', 'object', 'drives': a list of drive ids, or 'ids': a list of strings). */
+const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'string' | 'limit' | 'object' | 'drives' | 'ids'])[] } = {
   get_bucket: strings('bucket'),
   list_buckets: [],
   get_object: strings('bucket', 'key'),
@@ -201,10 +207,15 @@ const shapes: { readonly [T in MetaQueryType]: readonly (readonly [string, 'stri
   get_cluster_map: [],
   list_parts_to_repair: [['after', 'string'], ['limit', 'limit'], ['drives', 'drives']],
   get_part_to_repair: [['versionId', 'string'], ['partNumber', 'limit']],
+  get_fragment_references: [['ownerIds', 'ids']],
 };
 
 function isDriveList(value: unknown): boolean {
   return Array.isArray(value) && value.length <= repairScanDrivesMax && value.every((drive) => Number.isSafeInteger(drive) && (drive as number) >= 0);
+}
+
+function isIdList(value: unknown): boolean {
+  return Array.isArray(value) && value.length <= fragmentReferenceIdsMax && value.every((id) => typeof id === 'string');
 }
 
 function isLimit(value: unknown, max: number): boolean {
@@ -219,7 +230,16 @@ export function decodeMetaQuery(value: unknown): MetaQuery {
   const type = value.type as MetaQueryType;
   for (const [name, kind] of shapes[type]) {
     const field = value[name];
-    const ok = kind === 'string' ? typeof field === 'string' : kind === 'limit' ? isLimit(field, queryRowsMax) : kind === 'drives' ? isDriveList(field) : isRecord(field);
+    const ok =
+      kind === 'string'
+        ? typeof field === 'string'
+        : kind === 'limit'
+          ? isLimit(field, queryRowsMax)
+          : kind === 'drives'
+            ? isDriveList(field)
+            : kind === 'ids'
+              ? isIdList(field)
+              : isRecord(field);
     if (!ok) throw new MetaQueryError(`query "${type}": field "${name}" is not a ${kind}`);
   }
   const nested = type === 'list_objects' ? value.query : type === 'list_versions' || type === 'list_uploads' ? value.options : undefined;

@@ -82,8 +82,13 @@ export function readCommittedVersion(reader: KvReader, versionId: string): Versi
   return version;
 }
 
+/** The garbage ids of every move record of `versionId` start with this (meta/fragment-references.ts scans them). */
+export function movedGarbageIdPrefix(versionId: string): string {
+  return `${versionId}/moved/`;
+}
+
 function movedGarbagePrefix(versionId: string, partNumber: number): string {
-  return `${versionId}/moved/${partNumber}/`;
+  return `${movedGarbageIdPrefix(versionId)}${partNumber}/`;
 }
 
 /** [drive, shard] of every fragment of the part that a move left queued as garbage. */

@@ -43,10 +43,17 @@ describe('parseNodeConfig', () => {
     assert.deepEqual(fromYaml.roles, {
       meta: [{ group: 0, replicaIndex: 0, replacement: false }],
       blob: true,
-      gateway: { host: '127.0.0.1', port: 9000, workers: true, workerIntervalMs: 30_000, gcGraceMs: 60_000 },
+      gateway: { host: '127.0.0.1', port: 9000, workers: true, workerIntervalMs: 30_000, gcGraceMs: 60_000, orphanSweepIntervalMs: 600_000, orphanGraceMs: 3_600_000 },
     });
-    const quick = parseNodeConfig(stringify(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', workers: true, workerIntervalMs: 250, gcGraceMs: 0 } } } })));
-    assert.deepEqual([quick.roles.gateway?.workerIntervalMs, quick.roles.gateway?.gcGraceMs], [250, 0]);
+    const quick = parseNodeConfig(
+      stringify(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', workers: true, workerIntervalMs: 250, gcGraceMs: 0, orphanSweepIntervalMs: 100, orphanGraceMs: 500 } } } })),
+    );
+    assert.deepEqual(
+      [quick.roles.gateway?.workerIntervalMs, quick.roles.gateway?.gcGraceMs, quick.roles.gateway?.orphanSweepIntervalMs, quick.roles.gateway?.orphanGraceMs],
+      [250, 0, 100, 500],
+    );
+    const longGc = parseNodeConfig(stringify(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', gcGraceMs: 7_200_000, orphanSweepIntervalMs: 0 } } } })));
+    assert.deepEqual([longGc.roles.gateway?.orphanGraceMs, longGc.roles.gateway?.orphanSweepIntervalMs], [7_200_000, 0], 'the orphan grace defaults to at least GC\'s');
     assert.deepEqual(fromYaml.cluster.scheme, { k: 4, m: 2 });
     assert.equal(fromYaml.cluster.nodes[0]!.drives[1]!.weight, 1, 'weight defaults to 1');
     assert.equal(fromYaml.logLevel, 'info');
@@ -121,6 +128,8 @@ describe('parseNodeConfig', () => {
     refused(config({ cluster: { meta: two }, node: { roles: { meta: [{ group: 1, replicaIndex: 3 }] } } }), /node\.roles\.meta\[0\]\.replicaIndex: must be an integer in 0\.\.2/);
     refused(config({ node: { roles: { meta: [] } } }), /node\.roles\.meta: must name at least one replica/);
     refused(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', workerIntervalMs: 0 } } } }), /node\.roles\.gateway\.workerIntervalMs: must be an integer in 10\.\.3600000/);
+    refused(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', orphanSweepIntervalMs: 5 } } } }), /orphanSweepIntervalMs: must be 0 \(off\) or at least 10/);
+    refused(config({ node: { roles: { gateway: { address: '127.0.0.1:9000', gcGraceMs: 60_000, orphanGraceMs: 1000 } } } }), /orphanGraceMs: 1000 is less than gcGraceMs 60000/);
     assert.throws(() => parseNodeConfig('cluster: [unclosed'), /not valid YAML or JSON/);
   });
 });

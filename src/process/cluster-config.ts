@@ -60,9 +60,21 @@ export interface NodeRoles {
    * This node serves S3; `workers` also runs the janitor, GC and the
    * healer/rebalancer (one gateway per cluster should), a pass every
    * `workerIntervalMs` (default 30 s); GC deletes fragments `gcGraceMs` (default
-   * 60 s) after they became garbage.
+   * 60 s) after they became garbage. With `workers`, the orphan sweep
+   * (workers/cluster-orphan-sweep.ts) runs a pass every `orphanSweepIntervalMs`
+   * (default 10 min; 0: off) and deletes a fragment no metadata references
+   * once it has been so for `orphanGraceMs` (default 1 h, and never less
+   * than `gcGraceMs`: the sweep must not delete garbage before GC would).
    */
-  readonly gateway?: { readonly host: string; readonly port: number; readonly workers: boolean; readonly workerIntervalMs: number; readonly gcGraceMs: number };
+  readonly gateway?: {
+    readonly host: string;
+    readonly port: number;
+    readonly workers: boolean;
+    readonly workerIntervalMs: number;
+    readonly gcGraceMs: number;
+    readonly orphanSweepIntervalMs: number;
+    readonly orphanGraceMs: number;
+  };
 }
 
 export interface NodeConfig {
@@ -236,12 +248,19 @@ export function parseNodeConfig(source: string): NodeConfig {
   if (roles.gateway !== undefined) {
     const gateway = object(roles.gateway, 'node.roles.gateway');
     const [host, port] = address(gateway.address, 'node.roles.gateway.address').split(':');
+    const gcGraceMs = integer(gateway.gcGraceMs ?? 60_000, 'node.roles.gateway.gcGraceMs', 0, 86_400_000);
+    const orphanSweepIntervalMs = integer(gateway.orphanSweepIntervalMs ?? 600_000, 'node.roles.gateway.orphanSweepIntervalMs', 0, 86_400_000);
+    if (orphanSweepIntervalMs > 0 && orphanSweepIntervalMs < 10) fail('node.roles.gateway.orphanSweepIntervalMs', 'must be 0 (off) or at least 10');
+    const orphanGraceMs = integer(gateway.orphanGraceMs ?? Math.max(3_600_000, gcGraceMs), 'node.roles.gateway.orphanGraceMs', 0, 7 * 86_400_000);
+    if (orphanGraceMs < gcGraceMs) fail('node.roles.gateway.orphanGraceMs', `${orphanGraceMs} is less than gcGraceMs ${gcGraceMs}: the sweep would delete garbage before GC's grace ends`);
     result.gateway = {
       host: host!,
       port: Number(port),
       workers: gateway.workers === true,
       workerIntervalMs: integer(gateway.workerIntervalMs ?? 30_000, 'node.roles.gateway.workerIntervalMs', 10, 3_600_000),
-      gcGraceMs: integer(gateway.gcGraceMs ?? 60_000, 'node.roles.gateway.gcGraceMs', 0, 86_400_000),
+      gcGraceMs,
+      orphanSweepIntervalMs,
+      orphanGraceMs,
     };
   }
   if (result.meta === undefined && result.blob !== true && result.gateway === undefined) fail('node.roles', 'names no role (meta, blob, gateway)');

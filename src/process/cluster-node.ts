@@ -9,10 +9,14 @@
 //            parts placed over the cluster layout so no failure domain holds
 //            more than m shards; with `workers`, also, once per metadata
 //            group, the janitor, GC and the healer/rebalancer (missing,
-//            corrupt and draining shards).
+//            corrupt and draining shards), and once per gateway the orphan
+//            sweep over every drive (workers/cluster-orphan-sweep.ts).
 // A cluster gateway never aborts PREPARING versions at start-up (another
-// gateway may be writing them) and never sweeps orphans (a fragment being
-// written is not yet in metadata); the janitor's timeout handles the first.
+// gateway may be writing them; the janitor's timeout handles them) and does
+// not sweep orphans at start-up as the embedded node does: a fragment can be
+// on a drive before metadata names it there (a healer writes new shards
+// before move_shards records them), so the sweep runs on its own schedule and
+// deletes only what stayed unreferenced and unwritten for a grace period.
 
 import * as path from 'node:path';
 import { BlobService } from '../blob/blob-service.js';
@@ -33,16 +37,14 @@ import { NodeRandom } from '../io/node/node-random.js';
 import { TcpTransport } from '../io/node/tcp-transport.js';
 import { MetaService } from '../meta/meta-service.js';
 import type { ClusterMapRecord } from '../meta/records.js';
-import type { ClusterLayout } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
 import { analyzeProtection } from '../placement/protection.js';
 import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
-import { GarbageCollector } from '../workers/garbage-collector.js';
-import { Healer } from '../workers/healer.js';
-import { Rebalancer } from '../workers/rebalancer.js';
-import { Janitor } from '../workers/janitor.js';
-import { scheduleBackgroundPasses } from '../workers/background-passes.js';
+import { startGroupWorkers, workerHooks } from '../workers/group-workers.js';
+import type { GroupWorkers } from '../workers/group-workers.js';
+import { ClusterOrphanSweep } from '../workers/cluster-orphan-sweep.js';
+import { schedulePass } from '../workers/background-passes.js';
 import type { MetaReplicaRole, NodeConfig } from './cluster-config.js';
 import { initialClusterMap, layoutDrives } from './cluster-config.js';
 import { HttpServer } from './http-server.js';
@@ -82,38 +84,6 @@ async function startMetaReplica(config: NodeConfig, env: Env, transport: TcpTran
     await service.close();
     await kv.close();
   };
-}
-
-/** The background workers of one metadata group. */
-interface GroupWorkers {
-  readonly gc: GarbageCollector;
-  readonly healer: Healer;
-  /** Stops the group's schedule. */
-  stop(): void;
-}
-
-/**
- * The janitor, GC, healer and rebalancer of one metadata group, over that
- * group's client (each finds its work in that group's metadata only), on one
- * schedule. A gateway with `workers` starts one set per group.
- */
-function startGroupWorkers(
-  env: Env,
-  meta: RemoteMetaClient,
-  blob: RemoteBlobClient,
-  gateway: Gateway,
-  options: { readonly workerIntervalMs: number; readonly gcGraceMs: number; readonly layout: () => ClusterLayout },
-): GroupWorkers {
-  const gc = new GarbageCollector(env, meta, blob, { graceMs: options.gcGraceMs, batchMax: 256, isBeingRead: (versionId) => gateway.isBeingRead(versionId) });
-  const healer = new Healer(env, meta, blob, {
-    layout: options.layout,
-    onGarbage: () => {
-      gc.kick();
-    },
-  });
-  const rebalancer = new Rebalancer(env, meta, healer, { layout: options.layout });
-  const stop = scheduleBackgroundPasses(env, new Janitor(env, meta, 60 * 60 * 1000), gc, options.workerIntervalMs, rebalancer);
-  return { gc, healer, stop };
 }
 
 export async function startClusterNode(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
@@ -214,19 +184,7 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           layout: currentLayout,
           hedgeAfterMs: 250,
         },
-        {
-          // The hook does not say which group queued the garbage: every group's GC looks (one read each).
-          onGarbage: () => {
-            for (const workers of groupWorkers) workers.gc.kick();
-          },
-          onReadEnded: (versionId) => {
-            for (const workers of groupWorkers) workers.gc.readEnded(versionId);
-          },
-          onShardFailure: (failure) => {
-            logger.log('warn', 'shard read failed (reported for healing)', { ...failure, error: String(failure.error) });
-            groupWorkers[meta.groupOf(failure.bucket)]?.healer.report(failure);
-          },
-        },
+        workerHooks(groupWorkers, (bucket) => meta.groupOf(bucket), logger),
       );
       if (gatewayRole.workers) {
         for (let group = 0; group < meta.groupCount; group++) {
@@ -234,6 +192,19 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           groupWorkers.push(workers);
           closers.push(() => {
             workers.stop();
+            return Promise.resolve();
+          });
+        }
+        if (gatewayRole.orphanSweepIntervalMs > 0) {
+          const sweep = new ClusterOrphanSweep(env, Array.from({ length: meta.groupCount }, (_, group) => meta.group(group)), blob, {
+            graceMs: gatewayRole.orphanGraceMs,
+            // Not failed drives: their node may be gone for good (GC does not delete there either).
+            drives: () => currentLayout.drives.filter((drive) => drive.state !== 'failed').map((drive) => drive.id),
+            isRepairing: (versionId, partNumber) => groupWorkers.some((workers) => workers.healer.isRepairing(versionId, partNumber)),
+          });
+          const stopSweep = schedulePass(env, 'orphan sweep', gatewayRole.orphanSweepIntervalMs, () => sweep.runPass());
+          closers.push(() => {
+            stopSweep();
             return Promise.resolve();
           });
         }

@@ -324,9 +324,32 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
 }
 
 /** The failure with numbers taken out, so "op 30 lost on replica 2" and "op 12 lost on replica 0" are one kind. */
-function failureKind(failure: string): string {
+export function failureKind(failure: string): string {
   const firstLine = failure.split('\n', 1)[0]!;
   return firstLine.replace(/\(t=\d+ ms\)$/, '').replace(/^t=\d+ ms: /, '').replace(/\d+/g, 'N');
+}
+
+/**
+ * The binary search of a shrinker over fault prefixes, apart from how a
+ * candidate runs (this simulator runs seeds synchronously, the cluster
+ * simulator asynchronously): yields the number of faults to try next, is
+ * told whether that prefix failed the same way, and returns the fewest found
+ * to fail. At most ceil(log2(faultsInjected + 1)) + 1 candidates.
+ */
+export function* faultPrefixSearch(faultsInjected: number): Generator<number, number, boolean> {
+  let low = 0;
+  let high = faultsInjected;
+  let runs = 0;
+  const runsMax = Math.ceil(Math.log2(faultsInjected + 1)) + 1;
+  while (low < high) {
+    assert(runs < runsMax, `shrinking took more than ${runsMax} runs`);
+    const middle = Math.floor((low + high) / 2);
+    const failedSameWay = yield middle;
+    runs++;
+    if (failedSameWay) high = middle;
+    else low = middle + 1;
+  }
+  return high;
 }
 
 /**
@@ -340,23 +363,17 @@ export function shrinkFailure(failed: SeedResult, options: RunOptions = {}): Shr
   assert(!failed.ok && failed.failure !== undefined, `seed ${failed.seed} passed: nothing to shrink`);
   const kind = failureKind(failed.failure);
   let best = failed;
-  let low = 0;
-  let high = failed.faultsInjected;
   let runs = 0;
-  const runsMax = Math.ceil(Math.log2(failed.faultsInjected + 1)) + 1;
-  while (low < high) {
-    assert(runs < runsMax, `shrinking seed ${failed.seed} took more than ${runsMax} runs`);
-    const middle = Math.floor((low + high) / 2);
-    const candidate = runSeed(failed.seed, { ...options, faultsMax: middle });
+  const search = faultPrefixSearch(failed.faultsInjected);
+  let step = search.next();
+  while (step.done !== true) {
+    const candidate = runSeed(failed.seed, { ...options, faultsMax: step.value });
     runs++;
-    if (candidate.failure !== undefined && failureKind(candidate.failure) === kind) {
-      best = candidate;
-      high = middle;
-    } else {
-      low = middle + 1;
-    }
+    const same = candidate.failure !== undefined && failureKind(candidate.failure) === kind;
+    if (same) best = candidate;
+    step = search.next(same);
   }
-  return { faultsMax: high, result: best, runs };
+  return { faultsMax: step.value, result: best, runs };
 }
 
 /** Runs seeds `from` … `to` (both included). */

@@ -4,6 +4,9 @@
 // that with one metadata op. Resumable by construction: the queue is in
 // metadata, deletes are idempotent. A record whose deletes fail (its blob
 // node is down) stays queued for the next pass without holding up the rest.
+// A fragment on a drive the cluster map marks failed is not deleted (its
+// node may be gone for good: the delete would fail on every pass and hold
+// the record forever); the healer rebuilds such shards elsewhere.
 
 import type { Env } from '../io/env.js';
 import type { BlobClient, MetaClient } from '../gateway/clients.js';
@@ -16,6 +19,8 @@ export interface GarbageCollectorOptions {
   /** Garbage records taken per pass. */
   readonly batchMax: number;
   readonly isBeingRead: (versionId: string) => boolean;
+  /** Whether the cluster map marks the drive failed (its fragments are skipped). None are when not given. */
+  readonly isDriveFailed?: (driveId: number) => boolean;
 }
 
 export interface GcPassReport {
@@ -97,7 +102,7 @@ export class GarbageCollector {
     const only = record.moved === undefined ? undefined : new Set(record.moved.shards);
     const deletions = record.parts.flatMap((part) =>
       part.drives.flatMap((driveId, shard) =>
-        only === undefined || only.has(shard) ? [this.blob.delete(driveId, fragmentId(fragmentOwnerOf(record.versionId, part), part.partNumber, shard))] : [],
+        (only === undefined || only.has(shard)) && this.options.isDriveFailed?.(driveId) !== true ? [this.blob.delete(driveId, fragmentId(fragmentOwnerOf(record.versionId, part), part.partNumber, shard))] : [],
       ),
     );
     const results = await Promise.all(deletions);

@@ -153,6 +153,11 @@ export class Healer {
     this.kick();
   }
 
+  /** Whether a repair of the part is running now (it may be writing fragments move_shards has yet to record). */
+  isRepairing(versionId: string, partNumber: number): boolean {
+    return this.inFlight.has(`${versionId}/${partNumber}`);
+  }
+
   get reportsQueued(): number {
     return this.reports.size;
   }

@@ -1,6 +1,7 @@
 // The S3 clients of the cluster simulation and the checks on what they see.
-// Each client loops: think, pick a gateway and a key (a few keys, so writes
-// overwrite and race), then one of put (a few bytes, inline, up to a few
+// Each client loops: think, pick a gateway and a key (a few keys in each of
+// the run's buckets, which lie in different metadata groups when the run has
+// two; few, so writes overwrite and race), then one of put (a few bytes, inline, up to a few
 // hundred KiB, erasure coded), get, range get, delete, a small multipart
 // upload, or list. Writes go into the ObjectModel; every read is checked
 // against it as it completes:
@@ -11,8 +12,9 @@
 //     only keys that may be absent;
 //   - anything else must be a clean retryable error (503, 500, a timeout, a
 //     gateway down, a body cut off), which is counted, never wrong bytes.
+// A key is named `bucket/key` throughout (the model's key, the request's path).
 // `finalCheck` reads every key through every gateway once the cluster is
-// quiet, and lists: every acknowledged object must read back byte-identical,
+// quiet, and lists every bucket: every acknowledged object must read back byte-identical,
 // deleted ones must be gone, and the list must agree.
 
 import { createHash } from 'node:crypto';
@@ -24,7 +26,7 @@ import { ObjectModel } from './object-model.js';
 import type { Candidate, WriteRecord } from './object-model.js';
 import { SimS3Client, listedObjects, xmlField } from './sim-s3-client.js';
 import type { S3Outcome } from './sim-s3-client.js';
-import { bucketName, inlineBytesMax, partBytesMin } from './cluster-simulation.js';
+import { inlineBytesMax, partBytesMin } from './cluster-simulation.js';
 
 export class CheckFailure extends Error {
   override readonly name = 'CheckFailure';
@@ -43,7 +45,7 @@ export interface WorkloadCounts {
   readsChecked: number;
 }
 
-const keyCount = 6;
+const keysPerBucket = 3;
 const objectBytesMax = 300 * 1024;
 const thinkMsMax = 400;
 
@@ -53,7 +55,7 @@ export class ClusterWorkload {
   /** Clients keep issuing while true; each finishes its operation when it turns false. */
   issuing = false;
   private running = 0;
-  private readonly keys = Array.from({ length: keyCount }, (_, index) => `object-${index}`);
+  private readonly keys: readonly string[];
 
   constructor(
     private readonly client: SimS3Client,
@@ -61,8 +63,12 @@ export class ClusterWorkload {
     private readonly prng: Prng,
     private readonly trace: TraceHash,
     private readonly gatewayCount: number,
+    private readonly buckets: readonly string[],
     private readonly fail: (error: Error) => void,
-  ) {}
+  ) {
+    assert(buckets.length >= 1, 'a bucket to write to');
+    this.keys = buckets.flatMap((bucket) => Array.from({ length: keysPerBucket }, (_, index) => `${bucket}/object-${index}`));
+  }
 
   /** Read through a call: the flag changes while a client awaits. */
   private stopped(): boolean {
@@ -74,14 +80,18 @@ export class ClusterWorkload {
     return this.running;
   }
 
-  /** Creates the bucket, retrying until a gateway answers. */
-  async createBucket(): Promise<boolean> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const outcome = await this.client.call(attempt % this.gatewayCount, { method: 'PUT', path: `/${bucketName}` });
-      if (outcome.kind === 'response' && (outcome.status === 200 || outcome.status === 409)) return true;
-      await this.clock.sleep(500);
+  /** Creates the buckets, retrying until a gateway answers; false when one could not be created. */
+  async createBuckets(): Promise<boolean> {
+    for (const bucket of this.buckets) {
+      let created = false;
+      for (let attempt = 0; attempt < 20 && !created; attempt++) {
+        const outcome = await this.client.call(attempt % this.gatewayCount, { method: 'PUT', path: `/${bucket}` });
+        created = outcome.kind === 'response' && (outcome.status === 200 || outcome.status === 409);
+        if (!created) await this.clock.sleep(500);
+      }
+      if (!created) return false;
     }
-    return false;
+    return true;
   }
 
   start(clientCount: number): void {
@@ -140,7 +150,7 @@ export class ClusterWorkload {
     this.counts.puts++;
     const bytes = this.objectBytes(this.objectSize());
     const write = this.model.begin(key, 'put', bytes, this.clock.monotonicMs());
-    const outcome = await this.client.call(gateway, { method: 'PUT', path: `/${bucketName}/${key}`, body: bytes });
+    const outcome = await this.client.call(gateway, { method: 'PUT', path: `/${key}`, body: bytes });
     const acknowledged = outcome.kind === 'response' && outcome.status === 200;
     if (acknowledged) {
       const etag = `"${createHash('md5').update(bytes).digest('hex')}"`;
@@ -152,14 +162,14 @@ export class ClusterWorkload {
   private async remove(gateway: number, key: string): Promise<void> {
     this.counts.deletes++;
     const write = this.model.begin(key, 'delete', undefined, this.clock.monotonicMs());
-    const outcome = await this.client.call(gateway, { method: 'DELETE', path: `/${bucketName}/${key}` });
+    const outcome = await this.client.call(gateway, { method: 'DELETE', path: `/${key}` });
     this.settle(write, outcome.kind === 'response' && outcome.status === 204);
   }
 
   /** Create, two or three parts, complete; a failed step leaves the upload for the janitor (or aborts it). */
   private async multipart(gateway: number, key: string): Promise<void> {
     this.counts.multiparts++;
-    const path = `/${bucketName}/${key}`;
+    const path = `/${key}`;
     const created = await this.client.call(gateway, { method: 'POST', path, query: [['uploads', '']] });
     const uploadId = created.kind === 'response' && created.status === 200 ? xmlField(created.body, 'UploadId') : undefined;
     if (uploadId === undefined) return;
@@ -188,7 +198,7 @@ export class ClusterWorkload {
   private async get(gateway: number, key: string): Promise<void> {
     this.counts.gets++;
     const startMs = this.clock.monotonicMs();
-    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${bucketName}/${key}` });
+    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${key}` });
     this.checkRead(key, outcome, startMs, undefined, `GET ${key} via gw-${gateway}`);
   }
 
@@ -197,7 +207,7 @@ export class ClusterWorkload {
     const first = this.prng.between(0, objectBytesMax);
     const last = first + this.prng.between(0, 80 * 1024);
     const startMs = this.clock.monotonicMs();
-    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${bucketName}/${key}`, headers: { range: `bytes=${first}-${last}` } });
+    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${key}`, headers: { range: `bytes=${first}-${last}` } });
     this.checkRead(key, outcome, startMs, { first, last }, `GET ${key} bytes=${first}-${last} via gw-${gateway}`);
   }
 
@@ -222,21 +232,22 @@ export class ClusterWorkload {
 
   private async list(gateway: number): Promise<void> {
     this.counts.lists++;
+    const bucket = this.prng.pick(this.buckets);
     const startMs = this.clock.monotonicMs();
-    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${bucketName}`, query: [['list-type', '2']] });
+    const outcome = await this.client.call(gateway, { method: 'GET', path: `/${bucket}`, query: [['list-type', '2']] });
     if (outcome.kind !== 'response' || outcome.status !== 200) {
       this.counts.readErrors++;
       return;
     }
-    this.checkList(listedObjects(outcome.body), startMs, `LIST via gw-${gateway}`);
+    this.checkList(bucket, listedObjects(outcome.body), startMs, `LIST ${bucket} via gw-${gateway}`);
   }
 
-  /** Every key listed with the size of a candidate; every key left out may be absent. */
-  checkList(listed: readonly { key: string; sizeBytes: number }[], startMs: number, what: string): void {
+  /** Every key of `bucket` listed with the size of a candidate; every key left out may be absent. */
+  checkList(bucket: string, listed: readonly { key: string; sizeBytes: number }[], startMs: number, what: string): void {
     const endMs = this.clock.monotonicMs();
-    const sizes = new Map(listed.map((entry) => [entry.key, entry.sizeBytes]));
-    this.trace.mix('list', endMs, listed.length);
-    for (const key of new Set([...this.model.keys, ...sizes.keys()])) {
+    const sizes = new Map(listed.map((entry) => [`${bucket}/${entry.key}`, entry.sizeBytes]));
+    this.trace.mix('list', endMs, bucket, listed.length);
+    for (const key of new Set([...this.model.keys.filter((name) => name.startsWith(`${bucket}/`)), ...sizes.keys()])) {
       const candidates = this.model.candidates(key, startMs, endMs);
       const size = sizes.get(key);
       const explained = size === undefined ? candidates.some((candidate) => candidate.bytes === undefined) : candidates.some((candidate) => candidate.bytes?.length === size);
@@ -247,21 +258,25 @@ export class ClusterWorkload {
     }
   }
 
-  /** Once quiet: every key through every gateway, retried past clean errors, then one list; all must agree with the model. */
+  /** Once quiet: every key through every gateway, retried past clean errors, then a list of each bucket; all must agree with the model. */
   async finalCheck(attemptsMax: number): Promise<void> {
     for (let gateway = 0; gateway < this.gatewayCount; gateway++) {
       const found = new Map<string, number>();
       for (const key of this.model.keys) {
-        const outcome = await this.retried(gateway, () => this.client.call(gateway, { method: 'GET', path: `/${bucketName}/${key}` }), attemptsMax, `final GET ${key}`);
+        const outcome = await this.retried(gateway, () => this.client.call(gateway, { method: 'GET', path: `/${key}` }), attemptsMax, `final GET ${key}`);
         this.checkRead(key, outcome, this.clock.monotonicMs(), undefined, `final GET ${key} via gw-${gateway}`);
         if (outcome.kind === 'response' && outcome.status === 200) found.set(key, outcome.body.length);
       }
-      const listing = await this.retried(gateway, () => this.client.call(gateway, { method: 'GET', path: `/${bucketName}`, query: [['list-type', '2']] }), attemptsMax, 'final LIST');
-      assert(listing.kind === 'response');
-      const listed = listedObjects(listing.body);
-      const shown = listed.map((entry) => `${entry.key}:${entry.sizeBytes}`).join(' ');
-      const read = [...found].map(([key, size]) => `${key}:${size}`).join(' ');
-      if (shown !== read) throw new CheckFailure(`final LIST via gw-${gateway} shows [${shown}] but GETs found [${read}]`);
+      const shown: string[] = [];
+      for (const bucket of this.buckets) {
+        const listing = await this.retried(gateway, () => this.client.call(gateway, { method: 'GET', path: `/${bucket}`, query: [['list-type', '2']] }), attemptsMax, `final LIST ${bucket}`);
+        assert(listing.kind === 'response');
+        shown.push(...listedObjects(listing.body).map((entry) => `${bucket}/${entry.key}:${entry.sizeBytes}`));
+      }
+      const read = [...found].map(([key, size]) => `${key}:${size}`);
+      shown.sort();
+      read.sort();
+      if (shown.join(' ') !== read.join(' ')) throw new CheckFailure(`final LISTs via gw-${gateway} show [${shown.join(' ')}] but GETs found [${read.join(' ')}]`);
     }
   }
 
