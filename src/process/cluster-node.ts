@@ -41,10 +41,8 @@ import { assert } from '../stdx/assert.js';
 import { analyzeProtection } from '../placement/protection.js';
 import { S3Api } from '../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../s3/users.js';
-import { startGroupWorkers, workerHooks } from '../workers/group-workers.js';
+import { startGroupWorkers, startOrphanSweep, workerHooks } from '../workers/group-workers.js';
 import type { GroupWorkers } from '../workers/group-workers.js';
-import { ClusterOrphanSweep } from '../workers/cluster-orphan-sweep.js';
-import { schedulePass } from '../workers/background-passes.js';
 import type { MetaReplicaRole, NodeConfig } from './cluster-config.js';
 import { initialClusterMap, layoutDrives } from './cluster-config.js';
 import { HttpServer } from './http-server.js';
@@ -196,13 +194,12 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
           });
         }
         if (gatewayRole.orphanSweepIntervalMs > 0) {
-          const sweep = new ClusterOrphanSweep(env, Array.from({ length: meta.groupCount }, (_, group) => meta.group(group)), blob, {
+          const groups = Array.from({ length: meta.groupCount }, (_, group) => meta.group(group));
+          const stopSweep = startOrphanSweep(env, groups, blob, groupWorkers, {
+            intervalMs: gatewayRole.orphanSweepIntervalMs,
             graceMs: gatewayRole.orphanGraceMs,
-            // Not failed drives: their node may be gone for good (GC does not delete there either).
-            drives: () => currentLayout.drives.filter((drive) => drive.state !== 'failed').map((drive) => drive.id),
-            isRepairing: (versionId, partNumber) => groupWorkers.some((workers) => workers.healer.isRepairing(versionId, partNumber)),
+            layout: () => currentLayout,
           });
-          const stopSweep = schedulePass(env, 'orphan sweep', gatewayRole.orphanSweepIntervalMs, () => sweep.runPass());
           closers.push(() => {
             stopSweep();
             return Promise.resolve();

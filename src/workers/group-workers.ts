@@ -6,7 +6,8 @@
 // sets over simulated I/O, so both run this one wiring. `workerHooks` routes
 // the gateway's events to them: garbage and ended reads to every group's GC
 // (the hook does not say which group), a failed shard read to the healer of
-// the bucket's group.
+// the bucket's group. `startOrphanSweep` runs the one orphan sweep of a
+// gateway with workers, over every drive and every group.
 
 import type { BlobClient } from '../gateway/clients.js';
 import type { Gateway, GatewayHooks } from '../gateway/gateway.js';
@@ -18,7 +19,9 @@ import { GarbageCollector } from './garbage-collector.js';
 import { Healer } from './healer.js';
 import { Janitor } from './janitor.js';
 import { Rebalancer } from './rebalancer.js';
-import { scheduleBackgroundPasses } from './background-passes.js';
+import { scheduleBackgroundPasses, schedulePass } from './background-passes.js';
+import { ClusterOrphanSweep } from './cluster-orphan-sweep.js';
+import type { ReferenceMetaClient, SweepBlobClient } from './cluster-orphan-sweep.js';
 
 /** The background workers of one metadata group. */
 export interface GroupWorkers {
@@ -76,4 +79,25 @@ export function workerHooks(workers: readonly GroupWorkers[], groupOf: (bucket: 
       workers[groupOf(failure.bucket)]?.healer.report(failure);
     },
   };
+}
+
+/**
+ * The orphan sweep of a gateway with workers: every drive the newest map does
+ * not mark failed (a failed node may be gone for good), every group asked,
+ * this gateway's healers' repairs left alone. Returns the function that
+ * stops its schedule.
+ */
+export function startOrphanSweep(
+  env: Env,
+  groups: readonly ReferenceMetaClient[],
+  blob: SweepBlobClient,
+  workers: readonly GroupWorkers[],
+  options: { readonly intervalMs: number; readonly graceMs: number; readonly layout: () => ClusterLayout },
+): () => void {
+  const sweep = new ClusterOrphanSweep(env, groups, blob, {
+    graceMs: options.graceMs,
+    drives: () => options.layout().drives.filter((drive) => drive.state !== 'failed').map((drive) => drive.id),
+    isRepairing: (versionId, partNumber) => workers.some((group) => group.healer.isRepairing(versionId, partNumber)),
+  });
+  return schedulePass(env, 'orphan sweep', options.intervalMs, () => sweep.runPass());
 }

@@ -37,6 +37,7 @@ import { Gateway } from '../../gateway/gateway.js';
 import { connectPartitioned } from '../../gateway/partitioned-meta-client.js';
 import type { PartitionedMetaClient } from '../../gateway/partitioned-meta-client.js';
 import { RemoteBlobClient } from '../../gateway/remote-blob-client.js';
+import type { SweepBlobClient } from '../../workers/cluster-orphan-sweep.js';
 import { RemoteMetaClient } from '../../gateway/remote-meta-client.js';
 import type { Env } from '../../io/env.js';
 import { noFaults } from '../../io/env.js';
@@ -51,7 +52,7 @@ import type { ClusterLayout, DriveState } from '../../placement/layout.js';
 import { S3Api } from '../../s3/s3-api.js';
 import { makeUser, UserDirectory } from '../../s3/users.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
-import { startGroupWorkers, workerHooks } from '../../workers/group-workers.js';
+import { startGroupWorkers, startOrphanSweep, workerHooks } from '../../workers/group-workers.js';
 import type { GroupWorkers } from '../../workers/group-workers.js';
 import { EventQueue } from '../event-queue.js';
 import { Prng } from '../prng.js';
@@ -94,6 +95,9 @@ export const clusterTimings = {
   janitorUploadTimeoutMs: 60_000,
   gcGraceMs: 5000,
   workerIntervalMs: 1000,
+  /** The orphan sweep: its own schedule, a grace no shorter than GC's (as the node config requires). */
+  orphanSweepIntervalMs: 3000,
+  orphanGraceMs: 8000,
   /** How often a gateway reads the cluster map for a new epoch (cluster-node.ts: 2 s). */
   followMapMs: 2000,
   /** A start-up or admin step that found the root group unreachable tries again after this. */
@@ -209,7 +213,7 @@ export class ClusterSimulation {
     let nextDriveId = 1;
     for (let index = 0; index < blobCount; index++) {
       const name = `blob-${index}`;
-      const disk = new SimDisk(this.queue, this.prng.fork(), { latencyMsMax: 2, capacityBytes: 1 << 40 });
+      const disk = new SimDisk(this.queue, this.prng.fork(), { latencyMsMax: 2, capacityBytes: 1 << 40, epochMs });
       const driveCount = this.prng.chance(0.4) ? 2 : 1;
       const drives = Array.from({ length: driveCount }, () => {
         const id = nextDriveId++;
@@ -533,7 +537,7 @@ export class ClusterSimulation {
       workerHooks(groupWorkers, (bucket) => partitioned.groupOf(bucket), this.logger),
     );
     if (node.workers) {
-      const collectorBlob: BlobClient = this.options.plantedBug === 'gc_never_deletes' ? gcNeverDeletes(blob) : blob;
+      const collectorBlob: BlobClient & SweepBlobClient = this.options.plantedBug === 'gc_never_deletes' ? gcNeverDeletes(blob) : blob;
       for (let group = 0; group < partitioned.groupCount; group++) {
         const workers = startGroupWorkers(env, partitioned.group(group), collectorBlob, gateway, {
           workerIntervalMs: clusterTimings.workerIntervalMs,
@@ -545,6 +549,13 @@ export class ClusterSimulation {
         if (this.options.plantedBug === 'no_rebalancer') workers.rebalancer.runPass = () => Promise.resolve({ pages: 0, candidates: 0, repaired: 0, stale: 0, failed: 0, pending: 0, cycleDone: true, reportsRepaired: 0 });
         groupWorkers.push(workers);
       }
+      // Runs during the faults too: it must never take a fragment that is still being recorded.
+      const groups = Array.from({ length: partitioned.groupCount }, (_, group) => partitioned.group(group));
+      startOrphanSweep(env, groups, collectorBlob, groupWorkers, {
+        intervalMs: clusterTimings.orphanSweepIntervalMs,
+        graceMs: clusterTimings.orphanGraceMs,
+        layout: () => currentLayout,
+      });
     }
     node.mapEpoch = map.epoch;
     // Follows the map's epochs as cluster-node.ts does (its timers die with this life).
@@ -678,12 +689,17 @@ function staleReadCache(meta: MetaClient): MetaClient {
   });
 }
 
-/** Planted bug: deletes report success and delete nothing (GC then drops its records: the fragments leak). */
-function gcNeverDeletes(blob: BlobClient): BlobClient {
+/**
+ * Planted bug: deletes report success and delete nothing (GC then drops its
+ * records, and the orphan sweep believes it took what it found: the fragments leak).
+ */
+function gcNeverDeletes(blob: RemoteBlobClient): BlobClient & SweepBlobClient {
   return {
     createWriter: (driveId, fragmentId, blockSizeBytes) => blob.createWriter(driveId, fragmentId, blockSizeBytes),
     readBlocks: (driveId, fragmentId, firstBlock, blockCount) => blob.readBlocks(driveId, fragmentId, firstBlock, blockCount),
     delete: () => Promise.resolve(true),
     list: (driveId) => blob.list(driveId),
+    listPage: (driveId, after, limit) => blob.listPage(driveId, after, limit),
+    statFragment: (driveId, fragmentId) => blob.statFragment(driveId, fragmentId),
   };
 }

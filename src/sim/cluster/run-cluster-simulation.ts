@@ -284,6 +284,8 @@ async function quietPhase(simulation: ClusterSimulation, workload: ClusterWorklo
     });
     throw new CheckFailure(`janitor, GC, healer and rebalancer did not finish within 60 s of quiet: ${described.join('; ')}`);
   }
+  // The orphan sweep takes what a crashed healer wrote and never recorded: two passes a grace apart.
+  await simulation.runUntil(simulation.nowMs + clusterTimings.orphanGraceMs + 3 * clusterTimings.orphanSweepIntervalMs);
   checkDrained(simulation);
   const partsChecked = checkPlacement(simulation);
   await settled(simulation, workload.finalCheck(30), 'the final reads', 300_000);

@@ -25,6 +25,8 @@ interface FileNode {
   durable: Uint8Array;
   /** Written or truncated since the last sync. */
   dirty: boolean;
+  /** Wall-clock time of the last write or truncate (stat's mtime). */
+  mtimeMs: number;
 }
 
 interface DirectoryNode {
@@ -40,6 +42,8 @@ export interface SimDiskOptions {
   /** Each operation takes 0…this many ms. */
   readonly latencyMsMax: number;
   readonly capacityBytes: number;
+  /** The wall clock's origin (a file's mtime is this plus simulated time); 0 unless given. */
+  readonly epochMs?: number;
 }
 
 /** Entries in one directory (a leak of temp files shows up as an assertion). */
@@ -162,7 +166,12 @@ export class SimDisk {
   }
 
   newFile(): FileNode {
-    return { kind: 'file', data: new Uint8Array(256), sizeBytes: 0, durable: new Uint8Array(0), dirty: false };
+    return { kind: 'file', data: new Uint8Array(256), sizeBytes: 0, durable: new Uint8Array(0), dirty: false, mtimeMs: this.wallMs() };
+  }
+
+  /** Now on the wall clock the nodes' SimClocks show. */
+  wallMs(): number {
+    return (this.options.epochMs ?? 0) + this.queue.nowMs;
   }
 
   newDirectory(): DirectoryNode {
@@ -307,7 +316,7 @@ class SimDiskView implements Disk {
     return this.disk.run(this.life, () => {
       const node = this.disk.lookup(path);
       if (node === undefined) return undefined;
-      return { sizeBytes: node.kind === 'file' ? node.sizeBytes : 0, mtimeMs: 0, isDirectory: node.kind === 'directory' };
+      return { sizeBytes: node.kind === 'file' ? node.sizeBytes : 0, mtimeMs: node.kind === 'file' ? node.mtimeMs : 0, isDirectory: node.kind === 'directory' };
     });
   }
 
@@ -364,6 +373,7 @@ class SimDiskFile implements DiskFile {
       }
       this.node.sizeBytes = Math.max(this.node.sizeBytes, at);
       this.node.dirty = true;
+      this.node.mtimeMs = this.disk.wallMs();
     });
   }
 
@@ -384,6 +394,7 @@ class SimDiskFile implements DiskFile {
       this.node.data.fill(0, Math.min(sizeBytes, this.node.sizeBytes), Math.max(sizeBytes, this.node.sizeBytes));
       this.node.sizeBytes = sizeBytes;
       this.node.dirty = true;
+      this.node.mtimeMs = this.disk.wallMs();
     });
   }
 
