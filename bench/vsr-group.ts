@@ -5,10 +5,16 @@
 // the most committed ops/s), then open-loop at half that rate (50% load),
 // with p50/p99 latency for both. The baseline, measured in the same run with
 // the same harness, is a group of 1 (no replication), so the ratio is the
-// cost of replicating across 3 processes on the same 2 cores.
+// cost of replicating across 3 processes on the same 2 cores. The replicas
+// handle every session's request at once (handlersInFlightMax = sessions), as
+// a primary serving several gateways would. Each phase also reports CPU time
+// per committed op (load generator plus replicas, from /proc): on a shared
+// machine it moves less than ops/s does, so it is the number to compare when
+// changing a cost.
 //
-// Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR]
-// (--profile writes a V8 CPU profile of every replica process into DIR.)
+// Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose]
+// (--profile writes a V8 CPU profile of every replica process into DIR;
+// --verbose prints each replica's turns.)
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -45,7 +51,11 @@ async function runReplica(): Promise<void> {
   const ports = process.argv[process.argv.indexOf('--ports') + 1]!.split(',').map(Number);
   const dir = process.argv[process.argv.indexOf('--dir') + 1]!;
   const addresses = ports.map((port) => `127.0.0.1:${port}`);
-  const transport = new TcpTransport({ clusterSecret });
+  // Every session's request is handled at once, as when the sessions come from
+  // several gateways, each with its own connection and handler slots: with the
+  // default 64 per connection, the load generator's one connection held the
+  // primary to 64 ops in flight (measured: CPU per op 134-186 µs → 119-129 µs).
+  const transport = new TcpTransport({ clusterSecret, handlersInFlightMax: flag('handlers', 64) });
   const kv = new LmdbStore({ path: dir, mapSizeBytes: 4 * 1024 ** 3 });
   const env = { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
   const driver = await ReplicaDriver.open<Op, string | null>({
@@ -90,9 +100,15 @@ interface Group {
   readonly children: ChildProcess[];
 }
 
-async function startGroup(root: string, size: number): Promise<Group> {
+/** Replica processes alive; killed if this process exits early (a failed phase), so none is left behind. */
+const replicaProcesses = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of replicaProcesses) child.kill();
+});
+
+async function startGroup(root: string, size: number, sessions: number): Promise<Group> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
-  const children: ChildProcess[] = [];
+  const children: ChildProcess[] = new Array<ChildProcess>(size);
   const script = fileURLToPath(import.meta.url);
   await Promise.all(
     ports.map(async (_port, index) => {
@@ -101,10 +117,12 @@ async function startGroup(root: string, size: number): Promise<Group> {
       const profileAt = process.argv.indexOf('--profile');
       const profile = profileAt === -1 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[profileAt + 1]!}`];
       const verbose = process.argv.includes('--verbose') ? ['--verbose'] : [];
-      const child = spawn(process.execPath, [...profile, script, '--replica', String(index), '--ports', ports.join(','), '--dir', dir, ...verbose], {
+      const child = spawn(process.execPath, [...profile, script, '--replica', String(index), '--ports', ports.join(','), '--dir', dir, '--handlers', String(sessions), ...verbose], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-      children.push(child);
+      children[index] = child;
+      replicaProcesses.add(child);
+      child.once('exit', () => replicaProcesses.delete(child));
       await new Promise<void>((resolve, reject) => {
         child.once('message', () => {
           resolve();
@@ -123,10 +141,16 @@ async function stopGroup(group: Group): Promise<void> {
     group.children.map(
       (child) =>
         new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            resolve();
+            return;
+          }
           child.once('exit', () => {
             resolve();
           });
-          child.send('stop');
+          child.send('stop', (error) => {
+            if (error !== null) child.kill();
+          });
         }),
     ),
   );
@@ -136,6 +160,36 @@ interface Phase {
   readonly ops: number;
   readonly seconds: number;
   readonly latenciesMs: number[];
+  /** CPU µs per op: the load generator, then each replica (NaN where /proc is not readable). */
+  readonly cpuUsPerOp?: readonly number[];
+}
+
+/** Linux reports utime and stime in clock ticks of 1/100 s (USER_HZ). */
+const procTicksPerSecond = 100;
+
+/** CPU seconds (user + system) a child process has used so far, from /proc/PID/stat; NaN where that is not readable. */
+async function childCpuSeconds(pid: number | undefined): Promise<number> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+    return (Number(fields[11]) + Number(fields[12])) / procTicksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds used so far by this process (the load generator) and by each replica. */
+async function cpuSeconds(group: Group): Promise<number[]> {
+  const usage = process.cpuUsage();
+  return [(usage.user + usage.system) / 1e6, ...(await Promise.all(group.children.map((child) => childCpuSeconds(child.pid))))];
+}
+
+/** Runs a phase and adds its CPU time per op. */
+async function withCpu(group: Group, run: () => Promise<Phase>): Promise<Phase> {
+  const before = await cpuSeconds(group);
+  const phase = await run();
+  const after = await cpuSeconds(group);
+  return { ...phase, cpuUsPerOp: after.map((seconds, index) => ((seconds - before[index]!) * 1e6) / phase.ops) };
 }
 
 function percentile(sorted: readonly number[], fraction: number): number {
@@ -181,34 +235,51 @@ async function openLoop(transport: TcpTransport, primary: string, rate: number, 
   const inFlight = new Set<Promise<void>>();
   const started = performance.now();
   const total = Math.floor(rate * seconds);
-  for (let sent = 0; sent < total; sent++) {
+  let failure: Error | undefined;
+  for (let sent = 0; sent < total && failure === undefined; sent++) {
     const due = started + (sent / rate) * 1000;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const session = idle.pop() ?? { id: `${tag}-open-${sessionCount++}`, requestNumber: 0 };
-    const operation = call(transport, primary, session, sent).then((latencyMs) => {
-      latenciesMs.push(latencyMs);
-      idle.push(session);
-    });
+    const operation: Promise<void> = call(transport, primary, session, sent).then(
+      (latencyMs) => {
+        latenciesMs.push(latencyMs);
+        idle.push(session);
+        inFlight.delete(operation);
+      },
+      (error: unknown) => {
+        failure ??= error instanceof Error ? error : new Error('an open-loop request failed', { cause: error });
+        inFlight.delete(operation);
+      },
+    );
     inFlight.add(operation);
-    void operation.finally(() => inFlight.delete(operation));
   }
   await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
   return { ops: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs };
 }
 
 function row(label: string, phase: Phase): string[] {
   const sorted = [...phase.latenciesMs].sort((a, b) => a - b);
-  return [label, String(Math.round(phase.ops / phase.seconds)), percentile(sorted, 0.5).toFixed(2), percentile(sorted, 0.99).toFixed(2)];
+  const cpu = phase.cpuUsPerOp ?? [];
+  const total = cpu.reduce((sum, value) => sum + value, 0);
+  return [
+    label,
+    String(Math.round(phase.ops / phase.seconds)),
+    percentile(sorted, 0.5).toFixed(2),
+    percentile(sorted, 0.99).toFixed(2),
+    total.toFixed(0),
+    cpu.map((value) => value.toFixed(0)).join(' + '),
+  ];
 }
 
 async function measure(root: string, size: number, sessions: number, seconds: number): Promise<{ full: Phase; half: Phase }> {
-  const group = await startGroup(root, size);
+  const group = await startGroup(root, size, sessions);
   const transport = new TcpTransport({ clusterSecret, connectionsPerPeer: 2 });
   try {
     await closedLoop(transport, group.primary, sessions, 1, `warm${size}`);
-    const full = await closedLoop(transport, group.primary, sessions, seconds, `g${size}`);
-    const half = await openLoop(transport, group.primary, full.ops / full.seconds / 2, seconds, `g${size}`);
+    const full = await withCpu(group, () => closedLoop(transport, group.primary, sessions, seconds, `g${size}`));
+    const half = await withCpu(group, () => openLoop(transport, group.primary, full.ops / full.seconds / 2, seconds, `g${size}`));
     return { full, half };
   } finally {
     await transport.close();
@@ -225,7 +296,7 @@ async function main(): Promise<void> {
     const single = await measure(root, 1, sessions, seconds);
     const three = await measure(root, 3, sessions, seconds);
     const rows = [
-      ['group', 'load', 'ops/s', 'p50 ms', 'p99 ms'],
+      ['group', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'CPU µs/op', '= load generator + replica 0 (primary) + ...'],
       ['1 (baseline)', ...row('100%', single.full)],
       ['1 (baseline)', ...row('50%', single.half)],
       ['3 replicas', ...row('100%', three.full)],
@@ -247,5 +318,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--replica')) await runReplica();
+const usage = 'usage: node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose]\n';
+if (process.argv.includes('--help')) process.stdout.write(usage);
+else if (process.argv.includes('--replica')) await runReplica();
 else await main();

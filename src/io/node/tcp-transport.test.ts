@@ -1,5 +1,5 @@
 // TcpTransport tests on real sockets on 127.0.0.1 (port 0): round trips small
-// and large, concurrency, one-way sends, the handshake and per-frame
+// and large, concurrency, one-way sends, the handshake and per-batch
 // authentication (checked with a raw client written from the wire format in
 // the file comment of tcp-transport.ts, so the comment stays true),
 // timeouts, peer restarts, backpressure bounds, handler errors and close.
@@ -275,13 +275,27 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     const { address } = await server((from, message) => Promise.resolve(Buffer.from(`${from} said ${Buffer.from(message).toString()}`)));
     const raw = await RawPeer.connect(address);
     await raw.handshake(secret);
-    raw.socket.write(raw.frame(1, 7, encodeRecord({ from: 'raw:1', to: address }), Buffer.from('hi')));
-    const reply = await raw.readFrame();
-    assert.deepEqual({ ...reply, payload: reply.payload.toString() }, { kind: 2, requestId: 7, header: {}, payload: 'raw:1 said hi' });
+    raw.socket.write(raw.batch([frame(1, 7, encodeRecord({ from: 'raw:1', to: address }), Buffer.from('hi'))]));
+    const [reply] = await raw.readBatch();
+    assert.deepEqual({ ...reply!, payload: reply!.payload.toString() }, { kind: 2, requestId: 7, header: {}, payload: 'raw:1 said hi' });
     raw.socket.destroy();
   });
 
-  it('a forged, replayed, corrupt or oversized frame closes the connection before any handler runs', async () => {
+  it('the replies of one tick leave as one batch under one tag', async () => {
+    const { address } = await server(echo);
+    const raw = await RawPeer.connect(address);
+    await raw.handshake(secret);
+    const header = encodeRecord({ from: 'raw:1', to: address });
+    raw.socket.write(raw.batch(Array.from({ length: 10 }, (_, index) => frame(1, index + 1, header, Buffer.from(`m${index}`)))));
+    const replies = await raw.readBatch(); // echo answers at once: all ten handlers settle in one tick
+    assert.deepEqual(
+      replies.map((reply) => [reply.requestId, reply.payload.toString()]),
+      Array.from({ length: 10 }, (_, index) => [index + 1, `m${index}`]),
+    );
+    raw.socket.destroy();
+  });
+
+  it('a forged, replayed, corrupt or oversized batch closes the connection before any handler runs', async () => {
     const { logger, warnings } = capturingLogger();
     let calls = 0;
     const { address } = await server(
@@ -299,38 +313,115 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
       await raw.closed;
     };
     // Right CRC, MAC under a key derived from a guessed secret.
-    await forge((raw) => raw.socket.write(raw.frame(1, 1, header, Buffer.from('x'), randomBytes(32))));
+    await forge((raw) => raw.socket.write(raw.batch([frame(1, 1, header, Buffer.from('x'))], { key: randomBytes(32) })));
     assert.equal(calls, 0);
     // A flipped payload bit: caught by the CRC before the MAC.
     await forge((raw) => {
-      const frame = raw.frame(1, 1, header, Buffer.from('x'));
-      frame[frame.length - 1]! ^= 1;
-      raw.socket.write(frame);
+      const batch = raw.batch([frame(1, 1, header, Buffer.from('x'))]);
+      batch[batch.length - 1]! ^= 1;
+      raw.socket.write(batch);
     });
     assert.equal(calls, 0);
-    // A valid frame sent twice: the second has a stale sequence number.
+    // A valid batch sent twice: the second is verified under the next sequence number.
     await forge((raw) => {
-      const frame = raw.frame(3, 0, header, Buffer.from('x'));
-      raw.socket.write(Buffer.concat([frame, frame]));
+      const batch = raw.batch([frame(3, 0, header, Buffer.from('x'))]);
+      raw.socket.write(Buffer.concat([batch, batch]));
     });
     assert.equal(calls, 1);
-    // A header announcing 4 GiB: closed on the fixed header, nothing allocated or awaited.
+    // A header announcing a 4 GiB body: closed on the batch header, nothing allocated or awaited.
     await forge((raw) => {
-      const frame = raw.frame(1, 2, header, Buffer.from('x'));
-      frame.writeUInt32LE(0xffff_ffff, 36);
-      raw.socket.write(frame.subarray(0, 40));
+      const batch = raw.batch([frame(1, 2, header, Buffer.from('x'))]);
+      batch.writeUInt32LE(0xffff_ffff, 32);
+      raw.socket.write(batch.subarray(0, 36));
     });
     // A response sent to the accepting side.
-    await forge((raw) => raw.socket.write(raw.frame(2, 1, encodeRecord({}), Buffer.from('x'))));
+    await forge((raw) => raw.socket.write(raw.batch([frame(2, 1, encodeRecord({}), Buffer.from('x'))])));
     assert.equal(calls, 1);
     await eventually(() => warnings.length >= 5); // the server logs on its side of the close
     assert.deepEqual(warnings, [
-      'transport connection rejected: frame authentication failed',
-      'transport connection rejected: frame checksum mismatch',
-      'transport connection rejected: frame authentication failed',
-      'transport connection rejected: frame payload of 4294967295 bytes exceeds 67108864',
+      'transport connection rejected: batch authentication failed',
+      'transport connection rejected: batch checksum mismatch',
+      'transport connection rejected: batch authentication failed',
+      `transport connection rejected: batch body of 4294967295 bytes exceeds ${16 + 64 * 1024 + 64 * 1024 * 1024}`,
       'transport connection rejected: frame kind 2 sent to an acceptor',
     ]);
+  });
+
+  it('a tampered, truncated, reordered, spliced or empty batch is rejected whole', async () => {
+    const { logger, warnings } = capturingLogger();
+    let calls = 0;
+    const { address } = await server(
+      () => {
+        calls++;
+        return Promise.resolve(new Uint8Array(0));
+      },
+      { logger },
+    );
+    const header = encodeRecord({ from: 'raw:1', to: address });
+    const frames = [frame(3, 0, header, Buffer.from('first')), frame(3, 0, header, Buffer.from('second'))];
+    const attack = async (write: (raw: RawPeer) => void): Promise<void> => {
+      const raw = await RawPeer.connect(address);
+      await raw.handshake(secret);
+      write(raw);
+      await raw.closed;
+    };
+    // Tampered: a payload byte changed and the CRC fixed up, so only the MAC can tell.
+    await attack((raw) => {
+      const batch = raw.batch(frames);
+      batch[batch.length - 1]! ^= 1;
+      batch.writeUInt32LE(crc32c(batch.subarray(24)), 4);
+      raw.socket.write(batch);
+    });
+    // Truncated: the second frame cut off, count and length fixed up to match, the tag kept.
+    await attack((raw) => {
+      const batch = raw.batch(frames);
+      const truncated = Buffer.from(batch.subarray(0, 36 + frames[0]!.length));
+      truncated.writeUInt32LE(1, 28);
+      truncated.writeUInt32LE(frames[0]!.length, 32);
+      truncated.writeUInt32LE(crc32c(truncated.subarray(24)), 4);
+      raw.socket.write(truncated);
+    });
+    // Reordered: the second batch of the connection sent before the first.
+    await attack((raw) => {
+      const first = raw.batch([frames[0]!]);
+      const second = raw.batch([frames[1]!]);
+      raw.socket.write(Buffer.concat([second, first]));
+    });
+    // Spliced across directions: a batch under the acceptor-to-dialer key, as if reflected back.
+    await attack((raw) => raw.socket.write(raw.batch(frames, { key: raw.receiveKey })));
+    // Spliced across connections: a batch valid on another connection's first sequence number.
+    const other = await RawPeer.connect(address);
+    await other.handshake(secret);
+    const foreign = other.batch(frames);
+    await attack((raw) => raw.socket.write(foreign));
+    other.socket.destroy();
+    // Empty: a batch of no frames (its tag is valid).
+    await attack((raw) => raw.socket.write(raw.batch([])));
+    assert.equal(calls, 0);
+    await eventually(() => warnings.length >= 6);
+    assert.deepEqual(warnings, [
+      ...Array.from({ length: 5 }, () => 'transport connection rejected: batch authentication failed'),
+      'transport connection rejected: batch of 0 frames, expected 1 to 4096',
+    ]);
+  });
+
+  it('no frame of a batch runs before the whole batch has arrived and verified', async () => {
+    const seen: string[] = [];
+    const { address } = await server((_from, message) => {
+      seen.push(Buffer.from(message).toString());
+      return Promise.resolve(new Uint8Array(0));
+    });
+    const raw = await RawPeer.connect(address);
+    await raw.handshake(secret);
+    const header = encodeRecord({ from: 'raw:1', to: address });
+    const batch = raw.batch([frame(3, 0, header, Buffer.from('one')), frame(3, 0, header, Buffer.alloc(20_000, 'b'))]);
+    raw.socket.write(batch.subarray(0, batch.length - 1));
+    await delay(50); // the first frame is all there, but not yet authenticated
+    assert.deepEqual(seen, []);
+    raw.socket.write(batch.subarray(batch.length - 1));
+    await eventually(() => seen.length === 2);
+    assert.equal(seen[0], 'one');
+    raw.socket.destroy();
   });
 });
 
@@ -424,11 +515,28 @@ function gmac(key: Buffer, sequence: number, covered: Buffer): Buffer {
   return cipher.getAuthTag();
 }
 
+/** One frame of a batch body: 16-byte fixed part, msgpack header, payload. */
+function frame(kind: number, requestId: number, header: Uint8Array, payload: Buffer): Buffer {
+  const fixed = Buffer.alloc(16);
+  fixed[0] = kind;
+  fixed.writeUInt32LE(requestId, 4);
+  fixed.writeUInt32LE(header.length, 8);
+  fixed.writeUInt32LE(payload.length, 12);
+  return Buffer.concat([fixed, header, payload]);
+}
+
+interface RawFrame {
+  readonly kind: number;
+  readonly requestId: number;
+  readonly header: unknown;
+  readonly payload: Buffer;
+}
+
 class RawPeer {
   private buffered = Buffer.alloc(0);
   private wanted: { count: number; done: (bytes: Buffer) => void; fail: (error: Error) => void } | undefined;
   private sendKey: Buffer = Buffer.alloc(0);
-  private receiveKey: Buffer = Buffer.alloc(0);
+  receiveKey: Buffer = Buffer.alloc(0);
   private sendSequence = 0;
   private receiveSequence = 0;
   readonly closed: Promise<void>;
@@ -468,40 +576,54 @@ class RawPeer {
       return mac.digest();
     };
     const nonceDialer = randomBytes(32);
-    this.socket.write(Buffer.concat([Buffer.from('TSTH'), Buffer.from([1, 1, 0, 0]), nonceDialer]));
+    this.socket.write(Buffer.concat([Buffer.from('TSTH'), Buffer.from([2, 1, 0, 0]), nonceDialer]));
     const hello = await this.read(40);
-    assert.equal(hello.subarray(0, 6).toString('latin1'), 'TSTH\x01\x02');
+    assert.equal(hello.subarray(0, 6).toString('latin1'), 'TSTH\x02\x02');
     const nonceAcceptor = hello.subarray(8);
-    this.socket.write(hmac(clusterSecret, 'tessera transport proof v1', Buffer.of(1), nonceDialer, nonceAcceptor));
+    this.socket.write(hmac(clusterSecret, 'tessera transport proof v2', Buffer.of(1), nonceDialer, nonceAcceptor));
     const proof = await this.read(32);
-    assert.ok(proof.equals(hmac(clusterSecret, 'tessera transport proof v1', Buffer.of(2), nonceDialer, nonceAcceptor)));
-    const session = hmac(clusterSecret, 'tessera transport session v1', nonceDialer, nonceAcceptor);
+    assert.ok(proof.equals(hmac(clusterSecret, 'tessera transport proof v2', Buffer.of(2), nonceDialer, nonceAcceptor)));
+    const session = hmac(clusterSecret, 'tessera transport session v2', nonceDialer, nonceAcceptor);
     this.sendKey = hmac(session, 'dialer to acceptor');
     this.receiveKey = hmac(session, 'acceptor to dialer');
   }
 
-  /** One frame; `key` overrides the session key (to forge one). */
-  frame(kind: number, requestId: number, header: Uint8Array, payload: Buffer, key = this.sendKey): Buffer {
-    const frame = Buffer.concat([Buffer.alloc(40), header, payload]);
-    frame.write('TSTP', 0, 'latin1');
-    frame[24] = 1;
-    frame[25] = kind;
-    frame.writeUInt32LE(requestId, 28);
-    frame.writeUInt32LE(header.length, 32);
-    frame.writeUInt32LE(payload.length, 36);
-    frame.writeUInt32LE(crc32c(frame.subarray(24)), 4);
-    gmac(key, this.sendSequence++, frame.subarray(24)).copy(frame, 8);
-    return frame;
+  /** One batch of `frames` under the next send sequence number; `key` overrides the session key (to forge one). */
+  batch(frames: readonly Buffer[], { key = this.sendKey }: { key?: Buffer } = {}): Buffer {
+    const batch = Buffer.concat([Buffer.alloc(36), ...frames]);
+    batch.write('TSTB', 0, 'latin1');
+    batch[24] = 2;
+    batch.writeUInt32LE(frames.length, 28);
+    batch.writeUInt32LE(batch.length - 36, 32);
+    batch.writeUInt32LE(crc32c(batch.subarray(24)), 4);
+    gmac(key, this.sendSequence++, batch.subarray(24)).copy(batch, 8);
+    return batch;
   }
 
-  async readFrame(): Promise<{ kind: number; requestId: number; header: unknown; payload: Buffer }> {
-    const fixed = await this.read(40);
-    const header = await this.read(fixed.readUInt32LE(32));
-    const payload = await this.read(fixed.readUInt32LE(36));
-    const covered = Buffer.concat([fixed.subarray(24), header, payload]);
-    assert.equal(fixed.readUInt32LE(4), crc32c(covered));
-    assert.ok(gmac(this.receiveKey, this.receiveSequence++, covered).equals(fixed.subarray(8, 24)), 'the reply is authenticated');
-    return { kind: fixed[25]!, requestId: fixed.readUInt32LE(28), header: decodeRecord(header), payload };
+  /** The frames of the next batch, checked and authenticated as the documented format says. */
+  async readBatch(): Promise<RawFrame[]> {
+    const head = await this.read(36);
+    assert.equal(head.subarray(0, 4).toString('latin1'), 'TSTB');
+    const body = await this.read(head.readUInt32LE(32));
+    const covered = Buffer.concat([head.subarray(24), body]);
+    assert.equal(head.readUInt32LE(4), crc32c(covered));
+    assert.ok(gmac(this.receiveKey, this.receiveSequence++, covered).equals(head.subarray(8, 24)), 'the batch is authenticated');
+    const frames: RawFrame[] = [];
+    let offset = 0;
+    for (let index = 0; index < head.readUInt32LE(28); index++) {
+      const headerLength = body.readUInt32LE(offset + 8);
+      const payloadLength = body.readUInt32LE(offset + 12);
+      const headerStart = offset + 16;
+      frames.push({
+        kind: body[offset]!,
+        requestId: body.readUInt32LE(offset + 4),
+        header: decodeRecord(body.subarray(headerStart, headerStart + headerLength)),
+        payload: body.subarray(headerStart + headerLength, headerStart + headerLength + payloadLength),
+      });
+      offset = headerStart + headerLength + payloadLength;
+    }
+    assert.equal(offset, body.length, 'the frames fill the batch body');
+    return frames;
   }
 
   private deliver(): void {
