@@ -32,7 +32,10 @@ interface Node {
 
 describe('MetaService: resizing a metadata group (VSR reconfiguration)', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-resize-'));
+  // NodeClock's timers do not keep the process alive; a wait on them alone would end the test early.
+  const keepAlive = setInterval(() => undefined, 50);
   after(() => {
+    clearInterval(keepAlive);
     fs.rmSync(root, { recursive: true, force: true });
   });
 

@@ -84,6 +84,9 @@ async function startMetaReplica(config: NodeConfig, env: Env, transport: TcpTran
   };
 }
 
+/** Requests a metadata replica handles at once per connection (above a gateway's 256 in flight). */
+const metaHandlersInFlightMax = 1024;
+
 export async function startClusterNode(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
   const { cluster, roles } = config;
   const clock = new NodeClock();
@@ -104,11 +107,20 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
         logger.log('warn', 'cluster node: close failed', { error: String(error) });
       }
     }
+    await metaTransport?.close();
     await transport.close();
   };
 
+  // Metadata replicas get a transport of their own: a gateway keeps up to 256
+  // requests in flight on its one connection to a primary, and the blob
+  // service's per-connection handler limit (each handler may hold an 8 MiB
+  // reply) would hold those ops to 64 at once. Metadata replies are small.
+  const metaTransport = (roles.meta ?? []).length === 0 ? undefined : new TcpTransport({ clusterSecret: cluster.secret, logger, handlersInFlightMax: metaHandlersInFlightMax });
   try {
-    for (const role of roles.meta ?? []) closers.push(await startMetaReplica(config, env, transport, role));
+    if (metaTransport !== undefined) {
+      const metaEnv: Env = { ...env, transport: metaTransport };
+      for (const role of roles.meta ?? []) closers.push(await startMetaReplica(config, metaEnv, metaTransport, role));
+    }
 
     if (roles.blob === true) {
       const spec = cluster.nodes.find((node) => node.name === config.name)!;

@@ -43,10 +43,18 @@ const graceMs = 60_000;
 
 let root: string;
 let nextCase = 0;
+/**
+ * NodeClock's timers do not keep the process alive; a test waiting only on
+ * them (a replica's tick, a writer's retry) would end with its promise
+ * pending. This interval keeps the event loop running while the tests do.
+ */
+let keepAlive: ReturnType<typeof setInterval> | undefined;
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'tessera-orphans-'));
+  keepAlive = setInterval(() => undefined, 50);
 });
 after(() => {
+  clearInterval(keepAlive);
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -47,10 +47,14 @@ const graceMs = 60_000;
 
 let root: string;
 let nextCase = 0;
+/** NodeClock's timers do not keep the process alive; this keeps the event loop running while a test waits on them. */
+let keepAlive: ReturnType<typeof setInterval> | undefined;
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'tessera-healer-'));
+  keepAlive = setInterval(() => undefined, 50);
 });
 after(() => {
+  clearInterval(keepAlive);
   rmSync(root, { recursive: true, force: true });
 });
 
