@@ -6,10 +6,9 @@
 // moved past the grace; the files' mtimes stay real, so "written a grace
 // ago" is checked for real too.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobService } from '../blob/blob-service.js';
@@ -18,13 +17,11 @@ import { Gateway } from '../gateway/gateway.js';
 import { fragmentId, newVersionId, parseFragmentId } from '../gateway/ids.js';
 import { LocalMetaClient } from '../gateway/local-meta-client.js';
 import { RemoteBlobClient } from '../gateway/remote-blob-client.js';
-import type { Clock } from '../io/clock.js';
 import { noFaults } from '../io/env.js';
 import type { Env } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
 import { silentLogger } from '../io/logger.js';
 import { LmdbStore } from '../io/node/lmdb-store.js';
-import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
 import { fragmentReferenceIdsMax } from '../meta/fragment-references.js';
@@ -35,49 +32,14 @@ import { MetaService } from '../meta/meta-service.js';
 import type { VersionRecord } from '../meta/records.js';
 import { ClusterOrphanSweep } from './cluster-orphan-sweep.js';
 import type { ClusterOrphanSweepOptions, ReferenceMetaClient } from './cluster-orphan-sweep.js';
+import { WallClock, caseFolders } from './worker-test-support.js';
 
 const scheme = { k: 2, m: 1 };
 const blockSizeBytes = 16 * 1024;
 const driveIds = [0, 1, 2, 3];
 const graceMs = 60_000;
 
-let root: string;
-let nextCase = 0;
-/**
- * NodeClock's timers do not keep the process alive; a test waiting only on
- * them (a replica's tick, a writer's retry) would end with its promise
- * pending. This interval keeps the event loop running while the tests do.
- */
-let keepAlive: ReturnType<typeof setInterval> | undefined;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-orphans-'));
-  keepAlive = setInterval(() => undefined, 50);
-});
-after(() => {
-  clearInterval(keepAlive);
-  rmSync(root, { recursive: true, force: true });
-});
-
-/** Real timers, wall time that a test can move forward (the grace). */
-class WallClock implements Clock {
-  private readonly clock = new NodeClock();
-  offsetMs = 0;
-  nowMs(): number {
-    return this.clock.nowMs() + this.offsetMs;
-  }
-  monotonicMs(): number {
-    return this.clock.monotonicMs();
-  }
-  setTimer(delayMs: number, callback: () => void) {
-    return this.clock.setTimer(delayMs, callback);
-  }
-  clearTimer(handle: { readonly id: number }): void {
-    this.clock.clearTimer(handle);
-  }
-  sleep(delayMs: number): Promise<void> {
-    return this.clock.sleep(delayMs);
-  }
-}
+const nextCaseFolder = caseFolders('tessera-orphans-');
 
 /** A group client that can be taken down (its queries fail as an unreachable primary's would). */
 class FlakyGroup implements ReferenceMetaClient {
@@ -108,7 +70,7 @@ interface Fixture {
 }
 
 async function start(): Promise<Fixture> {
-  const base = join(root, `case-${nextCase++}`);
+  const base = nextCaseFolder();
   const clock = new WallClock();
   const env: Env = { clock, random: new NodeRandom(), disk: new NodeDisk(), transport: new InProcessTransport(), faults: noFaults, logger: silentLogger };
   await env.disk.mkdirp(join(base, 'meta'));

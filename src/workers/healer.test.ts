@@ -9,10 +9,9 @@
 // delete yet without holding up the rest; a delete racing a move leaks
 // nothing; every object reads back byte-identical.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fragmentHeaderBytes } from '../blob/fragment-format.js';
@@ -21,13 +20,11 @@ import type { BlobClient, FragmentWriter } from '../gateway/clients.js';
 import { Gateway } from '../gateway/gateway.js';
 import { fragmentId } from '../gateway/ids.js';
 import { LocalMetaClient } from '../gateway/local-meta-client.js';
-import type { Clock } from '../io/clock.js';
 import { noFaults } from '../io/env.js';
 import type { Env } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
 import { silentLogger } from '../io/logger.js';
 import { LmdbStore } from '../io/node/lmdb-store.js';
-import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
 import { NodeRandom } from '../io/node/node-random.js';
 import { MetaService } from '../meta/meta-service.js';
@@ -38,6 +35,7 @@ import { GarbageCollector } from './garbage-collector.js';
 import { Healer } from './healer.js';
 import type { ReportedShardFailure } from './healer.js';
 import { Rebalancer } from './rebalancer.js';
+import { WallClock, caseFolders } from './worker-test-support.js';
 
 const scheme = { k: 4, m: 2 };
 const blockSizeBytes = 16 * 1024;
@@ -45,39 +43,7 @@ const driveIds = [0, 1, 2, 3, 4, 5, 6, 7];
 const nodeOf = (drive: number): string => `node-${Math.floor(drive / 2)}`;
 const graceMs = 60_000;
 
-let root: string;
-let nextCase = 0;
-/** NodeClock's timers do not keep the process alive; this keeps the event loop running while a test waits on them. */
-let keepAlive: ReturnType<typeof setInterval> | undefined;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'tessera-healer-'));
-  keepAlive = setInterval(() => undefined, 50);
-});
-after(() => {
-  clearInterval(keepAlive);
-  rmSync(root, { recursive: true, force: true });
-});
-
-/** Real timers, wall time that a test can move forward (GC's grace period). */
-class WallClock implements Clock {
-  private readonly clock = new NodeClock();
-  offsetMs = 0;
-  nowMs(): number {
-    return this.clock.nowMs() + this.offsetMs;
-  }
-  monotonicMs(): number {
-    return this.clock.monotonicMs();
-  }
-  setTimer(delayMs: number, callback: () => void) {
-    return this.clock.setTimer(delayMs, callback);
-  }
-  clearTimer(handle: { readonly id: number }): void {
-    this.clock.clearTimer(handle);
-  }
-  sleep(delayMs: number): Promise<void> {
-    return this.clock.sleep(delayMs);
-  }
-}
+const nextCaseFolder = caseFolders('tessera-healer-');
 
 /** The FragmentStore as a BlobClient whose drives can refuse writers or reads, and whose finishes can be held. */
 class TestBlobs implements BlobClient {
@@ -136,7 +102,7 @@ function layoutWith(states: ReadonlyMap<number, DriveState>): ClusterLayout {
 }
 
 async function start(): Promise<Fixture> {
-  const base = join(root, `case-${nextCase++}`);
+  const base = nextCaseFolder();
   const clock = new WallClock();
   const env: Env = { clock, random: new NodeRandom(), disk: new NodeDisk(), transport: new InProcessTransport(), faults: noFaults, logger: silentLogger };
   await env.disk.mkdirp(join(base, 'meta'));
