@@ -41,6 +41,7 @@ import type { Env } from '../io/env.js';
 import { fragmentReferenceIdsMax, isReferencedAt, mergeFragmentReferences } from '../meta/fragment-references.js';
 import type { FragmentReference } from '../meta/fragment-references.js';
 import { assert } from '../stdx/assert.js';
+import { SingleFlight } from '../stdx/single-flight.js';
 
 /** What the sweep needs of one metadata group (QueryMetaClient has it). */
 export interface ReferenceMetaClient {
@@ -118,7 +119,7 @@ export class ClusterOrphanSweep {
   private readonly suspects = new Map<number, Map<string, number>>();
   private suspectCount = 0;
   private readonly cursor: Cursor = { driveId: undefined, after: '' };
-  private running: Promise<OrphanSweepPassReport> | undefined;
+  private readonly flight = new SingleFlight<OrphanSweepPassReport>();
 
   constructor(
     private readonly env: Env,
@@ -143,13 +144,7 @@ export class ClusterOrphanSweep {
 
   /** One bounded pass; passes never overlap (a call during one waits for it). */
   async runPass(): Promise<OrphanSweepPassReport> {
-    if (this.running !== undefined) return this.running;
-    this.running = this.pass();
-    try {
-      return await this.running;
-    } finally {
-      this.running = undefined;
-    }
+    return this.flight.run(() => this.pass());
   }
 
   private async pass(): Promise<OrphanSweepPassReport> {

@@ -13,6 +13,7 @@ import type { BlobClient, MetaClient } from '../gateway/clients.js';
 import { fragmentId } from '../gateway/ids.js';
 import { fragmentOwnerOf } from '../meta/records.js';
 import type { GarbageRecord } from '../meta/records.js';
+import { SingleFlight } from '../stdx/single-flight.js';
 
 export interface GarbageCollectorOptions {
   readonly graceMs: number;
@@ -30,7 +31,7 @@ export interface GcPassReport {
 }
 
 export class GarbageCollector {
-  private running: Promise<GcPassReport> | undefined;
+  private readonly flight = new SingleFlight<GcPassReport>();
   private again = false;
   /** Versions the last pass skipped because a gateway was reading them. */
   private readonly deferred = new Set<string>();
@@ -44,7 +45,7 @@ export class GarbageCollector {
 
   /** Runs a pass soon; passes never overlap, a kick during one runs another after it. */
   kick(): void {
-    if (this.running !== undefined) {
+    if (this.flight.isRunning) {
       this.again = true;
       return;
     }
@@ -59,13 +60,11 @@ export class GarbageCollector {
   }
 
   async runPass(): Promise<GcPassReport> {
-    if (this.running !== undefined) return this.running;
-    this.running = this.pass();
+    const starts = !this.flight.isRunning; // Else this call joins the pass running.
     try {
-      return await this.running;
+      return await this.flight.run(() => this.pass());
     } finally {
-      this.running = undefined;
-      if (this.again) {
+      if (starts && this.again) {
         this.again = false;
         this.kick();
       }

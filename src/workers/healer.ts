@@ -40,6 +40,7 @@ import { alignToPrevious, planPlacement } from '../placement/domain-placement.js
 import type { PlanResult } from '../placement/domain-placement.js';
 import type { ClusterLayout, DriveState, Scheme } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
+import { SingleFlight } from '../stdx/single-flight.js';
 
 /** A failed shard read as the gateway reports it, with the object it belongs to. */
 export type ReportedShardFailure = ShardFailure & { readonly bucket: string; readonly key: string };
@@ -121,7 +122,7 @@ export class Healer {
   private readonly reportsMax: number;
   private readonly copyBatchBlocks: number;
   private plans: { readonly layout: ClusterLayout; readonly states: Map<number, DriveState>; readonly byScheme: Map<string, PlanResult> } | undefined;
-  private reportsRunning: Promise<number> | undefined;
+  private readonly reportsFlight = new SingleFlight<number>();
   private reportsAgain = false;
 
   constructor(
@@ -164,7 +165,7 @@ export class Healer {
 
   /** Runs a reports pass soon; passes never overlap, a kick during one runs another after it. */
   kick(): void {
-    if (this.reportsRunning !== undefined) {
+    if (this.reportsFlight.isRunning) {
       this.reportsAgain = true;
       return;
     }
@@ -175,13 +176,11 @@ export class Healer {
 
   /** Verifies every queued report and repairs the parts with a shard really lost; returns the parts repaired. */
   async runReports(): Promise<number> {
-    if (this.reportsRunning !== undefined) return this.reportsRunning;
-    this.reportsRunning = this.reportsPass();
+    const starts = !this.reportsFlight.isRunning; // Else this call joins the pass running.
     try {
-      return await this.reportsRunning;
+      return await this.reportsFlight.run(() => this.reportsPass());
     } finally {
-      this.reportsRunning = undefined;
-      if (this.reportsAgain) {
+      if (starts && this.reportsAgain) {
         this.reportsAgain = false;
         if (this.reports.size > 0) this.kick();
       }

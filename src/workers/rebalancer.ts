@@ -18,6 +18,7 @@ import type { Env } from '../io/env.js';
 import type { ClusterLayout } from '../placement/layout.js';
 import { assert } from '../stdx/assert.js';
 import type { Healer, RepairMetaClient, RepairOutcome } from './healer.js';
+import { SingleFlight } from '../stdx/single-flight.js';
 
 export interface RebalancerOptions {
   readonly layout: () => ClusterLayout;
@@ -55,7 +56,7 @@ export class Rebalancer {
   private readonly pagesPerPassMax: number;
   private readonly repairsPerPassMax: number;
   private readonly repairsInFlightMax: number;
-  private running: Promise<RebalancePassReport> | undefined;
+  private readonly flight = new SingleFlight<RebalancePassReport>();
 
   constructor(
     private readonly env: Env,
@@ -79,13 +80,7 @@ export class Rebalancer {
 
   /** One bounded pass: queued failure reports first, then the next pages of the scan. Passes never overlap. */
   async runPass(): Promise<RebalancePassReport> {
-    if (this.running !== undefined) return this.running;
-    this.running = this.pass();
-    try {
-      return await this.running;
-    } finally {
-      this.running = undefined;
-    }
+    return this.flight.run(() => this.pass());
   }
 
   private async pass(): Promise<RebalancePassReport> {
