@@ -62,8 +62,7 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    // Tests and their support files run on the real machine (temp folders, timers): not core code.
-    ignores: ['src/io/node/**', 'src/process/**', 'src/cli/**', 'src/sim/**', 'src/**/*.test.ts', 'src/**/*test-support.ts'],
+    ignores: ['src/io/node/**', 'src/process/**', 'src/cli/**', 'src/sim/**', 'src/**/*.test.ts'],
     rules: coreBans,
   },
   {

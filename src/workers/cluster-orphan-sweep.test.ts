@@ -17,22 +17,16 @@ import { Gateway } from '../gateway/gateway.js';
 import { fragmentId, newVersionId, parseFragmentId } from '../gateway/ids.js';
 import { LocalMetaClient } from '../gateway/local-meta-client.js';
 import { RemoteBlobClient } from '../gateway/remote-blob-client.js';
-import { noFaults } from '../io/env.js';
 import type { Env } from '../io/env.js';
-import { InProcessTransport } from '../io/in-process-transport.js';
-import { silentLogger } from '../io/logger.js';
-import { LmdbStore } from '../io/node/lmdb-store.js';
-import { NodeDisk } from '../io/node/node-disk.js';
-import { NodeRandom } from '../io/node/node-random.js';
 import { fragmentReferenceIdsMax } from '../meta/fragment-references.js';
 import type { FragmentReference } from '../meta/fragment-references.js';
 import { decodeMetaQuery, MetaQueryError } from '../meta/meta-queries.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
-import { MetaService } from '../meta/meta-service.js';
 import type { VersionRecord } from '../meta/records.js';
 import { ClusterOrphanSweep } from './cluster-orphan-sweep.js';
 import type { ClusterOrphanSweepOptions, ReferenceMetaClient } from './cluster-orphan-sweep.js';
-import { WallClock, caseFolders } from './worker-test-support.js';
+import { caseFolders, startWorkerParts } from '../../test/helpers/worker-fixtures.js';
+import type { WallClock } from '../../test/helpers/worker-fixtures.js';
 
 const scheme = { k: 2, m: 1 };
 const blockSizeBytes = 16 * 1024;
@@ -71,15 +65,8 @@ interface Fixture {
 
 async function start(): Promise<Fixture> {
   const base = nextCaseFolder();
-  const clock = new WallClock();
-  const env: Env = { clock, random: new NodeRandom(), disk: new NodeDisk(), transport: new InProcessTransport(), faults: noFaults, logger: silentLogger };
-  await env.disk.mkdirp(join(base, 'meta'));
-  const kv = new LmdbStore({ path: join(base, 'meta', 'lmdb') });
-  const service = await MetaService.open(env, kv);
-  const meta = new LocalMetaClient(service);
-  const drivePaths = driveIds.map((id) => join(base, `drive-${id}`));
-  const store = new FragmentStore({ disk: env.disk, drives: driveIds.map((id) => ({ id, path: drivePaths[id]! })) });
-  await store.init();
+  const parts = await startWorkerParts(base, driveIds);
+  const { env, clock, meta, store, drivePaths } = parts;
   const blobService = new BlobService(env, store, { address: 'blob-1' });
   blobService.start();
   const blob = new RemoteBlobClient(env, { localAddress: 'gateway-1', addressOf: () => 'blob-1' });
@@ -111,9 +98,7 @@ async function start(): Promise<Fixture> {
       }),
     async close() {
       await blobService.stop();
-      await store.close();
-      await service.close();
-      await kv.close();
+      await parts.close();
     },
   };
 }

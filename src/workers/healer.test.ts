@@ -20,14 +20,6 @@ import type { BlobClient, FragmentWriter } from '../gateway/clients.js';
 import { Gateway } from '../gateway/gateway.js';
 import { fragmentId } from '../gateway/ids.js';
 import { LocalMetaClient } from '../gateway/local-meta-client.js';
-import { noFaults } from '../io/env.js';
-import type { Env } from '../io/env.js';
-import { InProcessTransport } from '../io/in-process-transport.js';
-import { silentLogger } from '../io/logger.js';
-import { LmdbStore } from '../io/node/lmdb-store.js';
-import { NodeDisk } from '../io/node/node-disk.js';
-import { NodeRandom } from '../io/node/node-random.js';
-import { MetaService } from '../meta/meta-service.js';
 import { fragmentOwnerOf } from '../meta/records.js';
 import type { PartRecord, VersionRecord } from '../meta/records.js';
 import type { ClusterLayout, DriveState } from '../placement/layout.js';
@@ -35,7 +27,8 @@ import { GarbageCollector } from './garbage-collector.js';
 import { Healer } from './healer.js';
 import type { ReportedShardFailure } from './healer.js';
 import { Rebalancer } from './rebalancer.js';
-import { WallClock, caseFolders } from './worker-test-support.js';
+import { caseFolders, startWorkerParts } from '../../test/helpers/worker-fixtures.js';
+import type { WallClock } from '../../test/helpers/worker-fixtures.js';
 
 const scheme = { k: 4, m: 2 };
 const blockSizeBytes = 16 * 1024;
@@ -103,15 +96,8 @@ function layoutWith(states: ReadonlyMap<number, DriveState>): ClusterLayout {
 
 async function start(): Promise<Fixture> {
   const base = nextCaseFolder();
-  const clock = new WallClock();
-  const env: Env = { clock, random: new NodeRandom(), disk: new NodeDisk(), transport: new InProcessTransport(), faults: noFaults, logger: silentLogger };
-  await env.disk.mkdirp(join(base, 'meta'));
-  const kv = new LmdbStore({ path: join(base, 'meta', 'lmdb') });
-  const service = await MetaService.open(env, kv);
-  const meta = new LocalMetaClient(service);
-  const drivePaths = driveIds.map((id) => join(base, `drive-${id}`));
-  const store = new FragmentStore({ disk: env.disk, drives: driveIds.map((id) => ({ id, path: drivePaths[id]! })) });
-  await store.init();
+  const parts = await startWorkerParts(base, driveIds);
+  const { env, clock, meta, store, drivePaths } = parts;
   const blobs = new TestBlobs(store);
   const states = new Map<number, DriveState>();
   let layout = layoutWith(states);
@@ -150,9 +136,7 @@ async function start(): Promise<Fixture> {
       gateway.useLayout(layout);
     },
     async close() {
-      await service.close();
-      await kv.close();
-      await store.close();
+      await parts.close();
     },
   };
 }

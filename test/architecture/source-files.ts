@@ -1,5 +1,5 @@
-// Lists the production TypeScript files under a folder (tests and their
-// support files, `*test-support.ts`, excluded), for the architecture checks.
+// Lists the production TypeScript files under a folder (tests excluded), for
+// the architecture checks.
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,6 @@ export function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = join(dir, name);
     if (statSync(full).isDirectory()) return sourceFiles(full);
-    return name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('test-support.ts') ? [full] : [];
+    return name.endsWith('.ts') && !name.endsWith('.test.ts') ? [full] : [];
   });
 }
