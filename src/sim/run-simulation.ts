@@ -50,14 +50,13 @@ export interface RunOptions {
 export const defaultDiskFaults: DiskFaults = { tornWriteProbability: 0.2, bitFlipProbability: 0.05, latentSectorErrorProbability: 0.03, diskLossProbability: 0.1 };
 export const defaultClockDrift: ClockDrift = { rateMax: 0.05, offsetMsMax: 200 };
 
-export interface SeedResult {
+/** What every simulated seed reports (a metadata group's or a whole cluster's). */
+export interface SeedOutcome {
   readonly seed: number;
   readonly ok: boolean;
   readonly failure: string | undefined;
   readonly traceHash: string;
   readonly simulatedMs: number;
-  readonly committedOps: number;
-  readonly completedRequests: number;
   readonly messagesDelivered: number;
   /** The fault schedule, one line per fault, for replaying by eye. */
   readonly faults: readonly string[];
@@ -65,6 +64,11 @@ export interface SeedResult {
   readonly faultsInjected: number;
   /** On failure, the last events before the violation, oldest first; empty when the seed passed. */
   readonly traceTail: readonly string[];
+}
+
+export interface SeedResult extends SeedOutcome {
+  readonly committedOps: number;
+  readonly completedRequests: number;
 }
 
 /** The shortest fault prefix found that still fails the way a seed did. */

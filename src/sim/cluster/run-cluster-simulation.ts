@@ -27,6 +27,7 @@ import type { DriveState } from '../../placement/layout.js';
 import { assert } from '../../stdx/assert.js';
 import { Incarnation } from './incarnation.js';
 import { failureKind, faultPrefixSearch } from '../run-simulation.js';
+import type { SeedOutcome } from '../run-simulation.js';
 import { ClusterFailure, ClusterSimulation, clusterScheme, clusterTimings, credentials } from './cluster-simulation.js';
 import type { PlantedBug } from './cluster-simulation.js';
 import { CheckFailure, ClusterWorkload } from './cluster-workload.js';
@@ -49,14 +50,8 @@ export interface ClusterRunOptions {
   readonly logger?: Logger;
 }
 
-export interface ClusterSeedResult {
-  readonly seed: number;
-  readonly ok: boolean;
-  readonly failure: string | undefined;
-  readonly traceHash: string;
-  readonly simulatedMs: number;
+export interface ClusterSeedResult extends SeedOutcome {
   readonly events: number;
-  readonly messagesDelivered: number;
   readonly counts: WorkloadCounts;
   readonly writesAcknowledged: number;
   readonly writesUnknown: number;
@@ -65,11 +60,6 @@ export interface ClusterSeedResult {
   readonly partsChecked: number;
   /** Metadata groups, buckets, drives per node. */
   readonly shape: string;
-  /** The fault schedule, one line per fault. */
-  readonly faults: readonly string[];
-  readonly faultsInjected: number;
-  /** On failure, the last events before it, oldest first. */
-  readonly traceTail: readonly string[];
 }
 
 export interface ClusterSweepReport {
