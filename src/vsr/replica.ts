@@ -1040,8 +1040,9 @@ export class Replica<Op, Result> {
     let take = Math.min(room, this.batchOpsMax, this.requestQueue.length);
     if (this.reconfiguration !== undefined) {
       // A configuration entry ends its batch, and its epoch: nothing is prepared after it.
-      const config = this.requestQueue.slice(0, take).findIndex((request) => this.reconfiguration!(request.op) !== undefined);
-      if (config >= 0) take = config + 1;
+      for (let index = 0; index < take; index++) {
+        if (this.reconfiguration(this.requestQueue[index]!.op) !== undefined) take = index + 1;
+      }
     }
     const batch = this.requestQueue.splice(0, take);
     const first = this.opNumber + 1;
