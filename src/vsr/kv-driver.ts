@@ -17,7 +17,8 @@
 //   r/h              hard state (view, log view, commit number)
 //   r/k              commit point: op number, checksum, timestamp
 //   r/c/<client id>  client table row
-//   r/l/<u64 op>     log entry (only entries after the last compaction)
+//   r/b/<u64 op>     a batch of log entries, by its last op (kv-log.ts; only
+//                    batches not yet compacted)
 
 import type { TimerHandle } from '../io/clock.js';
 import type { Env } from '../io/env.js';
@@ -27,7 +28,8 @@ import { AssertionError, assert } from '../stdx/assert.js';
 import { concatBytes, prefixEnd, utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { ClientEntry } from './client-table.js';
-import type { LogEntry } from './log-entry.js';
+import { appendLog, clearLog, compactLog, migrateLegacyLog, readLog, truncateLog } from './kv-log.js';
+import { replicaMessageFromWire, encodeReplicaMessage } from './message-codec.js';
 import type { Checkpoint, Message } from './messages.js';
 import { Replica } from './replica.js';
 import type { DurableState, HardState, Ready, ReplicaOptions, StateMachine } from './replica.js';
@@ -127,16 +129,8 @@ interface QueryMessage {
 const hardStateKey = utf8('r/h');
 const commitPointKey = utf8('r/k');
 const clientPrefix = utf8('r/c/');
-const logPrefix = utf8('r/l/');
 /** Every key the driver owns; the rest of the keyspace is the state machine's. */
 export const replicaKeyPrefix = utf8('r/');
-
-function logKey(opNumber: number): Uint8Array {
-  const key = new Uint8Array(logPrefix.length + 8);
-  key.set(logPrefix);
-  new DataView(key.buffer).setBigUint64(logPrefix.length, BigInt(opNumber));
-  return key;
-}
 
 function clientKey(clientId: string): Uint8Array {
   return concatBytes([clientPrefix, utf8(clientId)]);
@@ -177,7 +171,7 @@ export function readDurableState<Op, Result>(reader: KvReader): DurableState<Op,
   const hardBytes = reader.get(hardStateKey);
   const hardState: HardState = hardBytes === undefined ? { view: 0, logView: 0, commitNumber: 0 } : (decodeRecord(hardBytes) as HardState);
   const pointBytes = reader.get(commitPointKey);
-  const log = [...reader.scan(rangeOf(logPrefix))].map((entry) => decodeRecord(entry.value) as LogEntry<Op>);
+  const log = readLog<Op>(reader);
   if (pointBytes === undefined) return { hardState, log };
   const point = decodeRecord(pointBytes) as Omit<Checkpoint<Result>, 'clients'>;
   const clients = [...reader.scan(rangeOf(clientPrefix))].map((entry) => decodeRecord(entry.value) as ClientEntry<Result>);
@@ -233,6 +227,8 @@ export class ReplicaDriver<Op, Result> {
     // sending (a primary's Prepares go out before they are persisted) is
     // never mistaken for a fresh one on restart.
     const fresh = kv.get(hardStateKey) === undefined;
+    const migrated = await kv.transact((transaction) => migrateLegacyLog(transaction));
+    if (migrated > 0) env.logger.log('info', 'vsr: moved log entries kept one per key into a batch', { entries: migrated });
     const durable = readDurableState<Op, Result>(kv);
     const adapter: StateMachine<Op, Result> = {
       apply: (op, opNumber, timestampMs) => this.options.stateMachine.apply(this.inTurn(), op, opNumber, timestampMs),
@@ -385,13 +381,14 @@ export class ReplicaDriver<Op, Result> {
       }
     }
     if ((message as { type: string }).type === 'status') return encodeRecord(this.status());
-    if (!isReplicaMessage(message, this.options.addresses.length, this.options.replicaIndex)) {
+    const replicaMessage = replicaMessageFromWire<Op, Result>(message, this.options.addresses.length, this.options.replicaIndex);
+    if (replicaMessage === undefined) {
       // Never hand the replica what it would assert on: a peer's bug must not stop this replica.
       this.options.env.logger.log('warn', 'vsr: dropped a malformed message', { type: String((message as { type?: unknown }).type) });
       throw new Error('malformed replica message');
     }
     if (!this.closed && this.failure === undefined) {
-      this.inbox.push(message);
+      this.inbox.push(replicaMessage);
       this.kick();
     }
     return new Uint8Array(0);
@@ -530,14 +527,12 @@ export class ReplicaDriver<Op, Result> {
   /** Writes a Ready in the order it documents; the state machine's applies are already in `transaction`. */
   private persist(transaction: KvTransaction, ready: Ready<Op, Result>): void {
     if (ready.installedCheckpoint !== undefined) {
-      deleteAll(transaction, transaction.scan(rangeOf(logPrefix)));
+      clearLog(transaction);
       deleteAll(transaction, transaction.scan(rangeOf(clientPrefix)));
       for (const client of ready.installedCheckpoint.clients) transaction.put(clientKey(client.clientId), encodeRecord(client));
     }
-    if (ready.truncateAfterOpNumber !== undefined) {
-      deleteAll(transaction, transaction.scan({ start: logKey(ready.truncateAfterOpNumber + 1), end: rangeOf(logPrefix).end }));
-    }
-    for (const entry of ready.entries) transaction.put(logKey(entry.opNumber), encodeRecord(entry));
+    if (ready.truncateAfterOpNumber !== undefined) truncateLog(transaction, ready.truncateAfterOpNumber);
+    appendLog(transaction, ready.entries);
     if (ready.hardState !== undefined) transaction.put(hardStateKey, encodeRecord(ready.hardState));
     for (const { entry, result } of ready.committed) {
       const row: ClientEntry<Result> = { clientId: entry.clientId, requestNumber: entry.requestNumber, opNumber: entry.opNumber, result };
@@ -547,9 +542,7 @@ export class ReplicaDriver<Op, Result> {
     if (ready.committed.length > 0 || ready.installedCheckpoint !== undefined) {
       transaction.put(commitPointKey, encodeRecord(this.replica.commitPoint()));
     }
-    if (ready.compactThroughOpNumber !== undefined) {
-      deleteAll(transaction, transaction.scan({ start: logPrefix, end: logKey(ready.compactThroughOpNumber + 1) }));
-    }
+    if (ready.compactThroughOpNumber !== undefined) compactLog(transaction, ready.compactThroughOpNumber);
   }
 
   private settleRead(readId: number, ok: boolean): void {
@@ -580,7 +573,7 @@ export class ReplicaDriver<Op, Result> {
     const { env, addresses } = this.options;
     let last: { readonly message: object; readonly bytes: Uint8Array } | undefined;
     for (const { to, message } of envelopes) {
-      if (last?.message !== message) last = { message, bytes: encodeRecord(message) };
+      if (last?.message !== message) last = { message, bytes: encodeReplicaMessage(message) };
       env.transport.send(this.address, addresses[to]!, last.bytes);
     }
   }
@@ -629,46 +622,4 @@ export class ReplicaDriver<Op, Result> {
   get failed(): Error | undefined {
     return this.failure;
   }
-}
-
-const replicaMessageTypes = new Set([
-  'prepare',
-  'prepare_ok',
-  'commit',
-  'start_view_change',
-  'do_view_change',
-  'start_view',
-  'request_start_view',
-  'get_state',
-  'new_state',
-  'checkpoint',
-  'recovery',
-  'recovery_response',
-  'request_epoch',
-  'epoch_started',
-]);
-
-/**
- * The shape every replica message shares: a known type, an epoch, a view
- * (but for the two epoch messages), and a sender that is another replica the
- * group may have (any configured address).
- */
-function isReplicaMessage(message: unknown, replicaCount: number, self: number): boolean {
-  if (typeof message !== 'object' || message === null) return false;
-  const { type, epoch, view, from } = message as { type?: unknown; epoch?: unknown; view?: unknown; from?: unknown };
-  return (
-    typeof type === 'string' &&
-    replicaMessageTypes.has(type) &&
-    isCount(epoch) &&
-    (type === 'request_epoch' || type === 'epoch_started' || isCount(view)) &&
-    typeof from === 'number' &&
-    Number.isSafeInteger(from) &&
-    from >= 0 &&
-    from < replicaCount &&
-    from !== self
-  );
-}
-
-function isCount(value: unknown): boolean {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }

@@ -4,9 +4,17 @@
 // logs by checksum alone. SHA-256 (truncated to 128 bits) rather than CRC32C:
 // the chain names entries across replicas, not only detects torn writes.
 
-import { createHash } from 'node:crypto';
+//
+// An entry also has a binary record: its checksum's input (the fields but the
+// checksum, msgpack-encoded in a fixed order) followed by the 16 checksum
+// bytes. The record is what a driver persists and sends, so an entry is
+// encoded once, where it is made (or read where it is received), and its
+// checksum is verified on the very bytes it covers. Records are cached per
+// entry object (entries are immutable).
+
+import { hash } from 'node:crypto';
 import { assert } from '../stdx/assert.js';
-import { encodeRecord } from '../stdx/codec.js';
+import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 
 export interface LogEntry<Op> {
   readonly opNumber: number;
@@ -35,26 +43,107 @@ export interface LogSuffix<Op> {
   readonly entries: readonly LogEntry<Op>[];
 }
 
+/** The checksum's input: every field but the checksum, in a fixed order. */
+function entryBody<Op>(entry: Omit<LogEntry<Op>, 'checksum'>): Uint8Array {
+  return encodeRecord([entry.opNumber, entry.view, entry.clientId, entry.requestNumber, entry.timestampMs, entry.op, entry.previousChecksum]);
+}
+
+const checksumBytes = 16;
+
+function checksumOf(body: Uint8Array): string {
+  return hash('sha256', body, 'hex').slice(0, 2 * checksumBytes);
+}
+
 export function entryChecksum<Op>(entry: Omit<LogEntry<Op>, 'checksum'>): string {
-  const body = encodeRecord([
-    entry.opNumber,
-    entry.view,
-    entry.clientId,
-    entry.requestNumber,
-    entry.timestampMs,
-    entry.op,
-    entry.previousChecksum,
-  ]);
-  return createHash('sha256').update(body).digest('hex').slice(0, 32);
+  return checksumOf(entryBody(entry));
+}
+
+/** Each entry's record, made once (entries are immutable). */
+const records = new WeakMap<object, Uint8Array>();
+
+function recordOf(body: Uint8Array, checksum: string): Uint8Array {
+  const record = Buffer.allocUnsafe(body.length + checksumBytes);
+  record.set(body, 0);
+  const written = record.write(checksum, body.length, checksumBytes, 'hex');
+  assert(written === checksumBytes, `checksum ${checksum} is ${2 * checksumBytes} hex digits`);
+  return record;
 }
 
 export function makeEntry<Op>(fields: Omit<LogEntry<Op>, 'checksum'>): LogEntry<Op> {
   assert(Number.isSafeInteger(fields.opNumber) && fields.opNumber > 0, `log entry op number ${fields.opNumber}`);
-  return { ...fields, checksum: entryChecksum(fields) };
+  const body = entryBody(fields);
+  const entry: LogEntry<Op> = { ...fields, checksum: checksumOf(body) };
+  records.set(entry, recordOf(body, entry.checksum));
+  return entry;
 }
 
-/** True when `entry` is intact: its checksum matches its contents. */
+/** The entry's record: its body and checksum, as persisted and sent. */
+export function entryRecord<Op>(entry: LogEntry<Op>): Uint8Array {
+  let record = records.get(entry);
+  if (record === undefined) {
+    record = recordOf(entryBody(entry), entry.checksum);
+    records.set(entry, record);
+  }
+  return record;
+}
+
+/** A record that is not one (from a damaged disk or a peer's bug). */
+export class MalformedEntryError extends Error {
+  override readonly name = 'MalformedEntryError';
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * The entry a record holds (the record is copied, so it may be a view into a
+ * larger buffer). Throws MalformedEntryError when the bytes do not decode to
+ * an entry's fields; a record that decodes but whose checksum does not match
+ * is returned, and entryIntact() says so.
+ */
+export function entryFromRecord<Op>(bytes: Uint8Array): LogEntry<Op> {
+  if (!(bytes instanceof Uint8Array) || bytes.length <= checksumBytes) throw new MalformedEntryError('a log entry record is too short');
+  const record = Buffer.from(bytes);
+  let fields: unknown;
+  try {
+    fields = decodeRecord(record.subarray(0, record.length - checksumBytes));
+  } catch (error) {
+    throw new MalformedEntryError('a log entry record does not decode', { cause: error });
+  }
+  if (!Array.isArray(fields) || fields.length !== 7) throw new MalformedEntryError('a log entry record holds no entry');
+  const [opNumber, view, clientId, requestNumber, timestampMs, op, previousChecksum] = fields as unknown[];
+  if (
+    !isCount(opNumber) ||
+    opNumber === 0 ||
+    !isCount(view) ||
+    typeof clientId !== 'string' ||
+    !isCount(requestNumber) ||
+    typeof timestampMs !== 'number' ||
+    !Number.isFinite(timestampMs) ||
+    typeof previousChecksum !== 'string' ||
+    previousChecksum.length !== 2 * checksumBytes
+  ) {
+    throw new MalformedEntryError(`a log entry record has malformed fields (op ${String(opNumber)})`);
+  }
+  const entry: LogEntry<Op> = {
+    opNumber,
+    view,
+    clientId,
+    requestNumber,
+    timestampMs,
+    op: op as Op,
+    previousChecksum,
+    checksum: record.toString('hex', record.length - checksumBytes),
+  };
+  records.set(entry, record);
+  return entry;
+}
+
+/** True when `entry` is intact: its checksum matches its contents (its record's bytes, where it has one). */
 export function entryIntact<Op>(entry: LogEntry<Op>): boolean {
+  const record = records.get(entry);
+  if (record !== undefined) return checksumOf(record.subarray(0, record.length - checksumBytes)) === entry.checksum;
   return entryChecksum(entry) === entry.checksum;
 }
 
