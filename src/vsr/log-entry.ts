@@ -58,8 +58,35 @@ export function entryChecksum<Op>(entry: Omit<LogEntry<Op>, 'checksum'>): string
   return checksumOf(entryBody(entry));
 }
 
-/** Each entry's record, made once (entries are immutable). */
-const records = new WeakMap<object, Uint8Array>();
+/**
+ * Each entry's record, made once (entries are immutable), kept on the entry
+ * under a symbol that is not enumerable: spreads, deep equality and msgpack
+ * do not see it. (A WeakMap cost ~0.3 µs a set and ephemeron work in every
+ * GC; defining the property costs ~0.2 µs.)
+ */
+const recordKey = Symbol('tessera.vsr.entryRecord');
+
+function cachedRecord(entry: object): Uint8Array | undefined {
+  return (entry as { [recordKey]?: Uint8Array })[recordKey];
+}
+
+function cacheRecord(entry: object, record: Uint8Array): void {
+  Object.defineProperty(entry, recordKey, { value: record, enumerable: false, writable: false, configurable: false });
+}
+
+/** An entry object from its fields, as a literal (a spread of `fields` measured ~1 µs, this ~0.05 µs). */
+function entryOf<Op>(fields: Omit<LogEntry<Op>, 'checksum'>, checksum: string): LogEntry<Op> {
+  return {
+    opNumber: fields.opNumber,
+    view: fields.view,
+    clientId: fields.clientId,
+    requestNumber: fields.requestNumber,
+    timestampMs: fields.timestampMs,
+    op: fields.op,
+    previousChecksum: fields.previousChecksum,
+    checksum,
+  };
+}
 
 function recordOf(body: Uint8Array, checksum: string): Uint8Array {
   const record = Buffer.allocUnsafe(body.length + checksumBytes);
@@ -72,17 +99,17 @@ function recordOf(body: Uint8Array, checksum: string): Uint8Array {
 export function makeEntry<Op>(fields: Omit<LogEntry<Op>, 'checksum'>): LogEntry<Op> {
   assert(Number.isSafeInteger(fields.opNumber) && fields.opNumber > 0, `log entry op number ${fields.opNumber}`);
   const body = entryBody(fields);
-  const entry: LogEntry<Op> = { ...fields, checksum: checksumOf(body) };
-  records.set(entry, recordOf(body, entry.checksum));
+  const entry = entryOf(fields, checksumOf(body));
+  cacheRecord(entry, recordOf(body, entry.checksum));
   return entry;
 }
 
 /** The entry's record: its body and checksum, as persisted and sent. */
 export function entryRecord<Op>(entry: LogEntry<Op>): Uint8Array {
-  let record = records.get(entry);
+  let record = cachedRecord(entry);
   if (record === undefined) {
     record = recordOf(entryBody(entry), entry.checksum);
-    records.set(entry, record);
+    if (Object.isExtensible(entry)) cacheRecord(entry, record);
   }
   return record;
 }
@@ -126,23 +153,14 @@ export function entryFromRecord<Op>(bytes: Uint8Array): LogEntry<Op> {
   ) {
     throw new MalformedEntryError(`a log entry record has malformed fields (op ${String(opNumber)})`);
   }
-  const entry: LogEntry<Op> = {
-    opNumber,
-    view,
-    clientId,
-    requestNumber,
-    timestampMs,
-    op: op as Op,
-    previousChecksum,
-    checksum: record.toString('hex', record.length - checksumBytes),
-  };
-  records.set(entry, record);
+  const entry = entryOf<Op>({ opNumber, view, clientId, requestNumber, timestampMs, op: op as Op, previousChecksum }, record.toString('hex', record.length - checksumBytes));
+  cacheRecord(entry, record);
   return entry;
 }
 
 /** True when `entry` is intact: its checksum matches its contents (its record's bytes, where it has one). */
 export function entryIntact<Op>(entry: LogEntry<Op>): boolean {
-  const record = records.get(entry);
+  const record = cachedRecord(entry);
   if (record !== undefined) return checksumOf(record.subarray(0, record.length - checksumBytes)) === entry.checksum;
   return entryChecksum(entry) === entry.checksum;
 }
