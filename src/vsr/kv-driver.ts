@@ -25,10 +25,10 @@ import type { Env } from '../io/env.js';
 import type { KvEntry, KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
 import type { NodeAddress } from '../io/transport.js';
 import { AssertionError, assert } from '../stdx/assert.js';
-import { concatBytes, prefixEnd, utf8 } from '../stdx/bytes.js';
+import { prefixEnd, utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { ClientEntry } from './client-table.js';
-import { appendLog, clearLog, compactLog, migrateLegacyLog, readLog, truncateLog } from './kv-log.js';
+import { PersistedLog, migrateLegacyLog, readLog } from './kv-log.js';
 import { replicaMessageFromWire, encodeReplicaMessage } from './message-codec.js';
 import type { Checkpoint, Message } from './messages.js';
 import { Replica } from './replica.js';
@@ -128,12 +128,13 @@ interface QueryMessage {
 
 const hardStateKey = utf8('r/h');
 const commitPointKey = utf8('r/k');
-const clientPrefix = utf8('r/c/');
+const clientPrefixText = 'r/c/';
+const clientPrefix = utf8(clientPrefixText);
 /** Every key the driver owns; the rest of the keyspace is the state machine's. */
 export const replicaKeyPrefix = utf8('r/');
 
 function clientKey(clientId: string): Uint8Array {
-  return concatBytes([clientPrefix, utf8(clientId)]);
+  return utf8(clientPrefixText + clientId);
 }
 
 function rangeOf(prefix: Uint8Array): { start: Uint8Array; end: Uint8Array } {
@@ -180,6 +181,7 @@ export function readDurableState<Op, Result>(reader: KvReader): DurableState<Op,
 
 export class ReplicaDriver<Op, Result> {
   private replicaValue: Replica<Op, Result> | undefined;
+  private logValue: PersistedLog | undefined;
   private readonly address: NodeAddress;
   private readonly tickMs: number;
   private readonly retryMs: number;
@@ -230,6 +232,7 @@ export class ReplicaDriver<Op, Result> {
     const migrated = await kv.transact((transaction) => migrateLegacyLog(transaction));
     if (migrated > 0) env.logger.log('info', 'vsr: moved log entries kept one per key into a batch', { entries: migrated });
     const durable = readDurableState<Op, Result>(kv);
+    this.logValue = new PersistedLog(kv);
     const adapter: StateMachine<Op, Result> = {
       apply: (op, opNumber, timestampMs) => this.options.stateMachine.apply(this.inTurn(), op, opNumber, timestampMs),
       snapshot: () => snapshotState(this.inTurn()),
@@ -279,6 +282,11 @@ export class ReplicaDriver<Op, Result> {
     }
     this.scheduleTick();
     this.kick();
+  }
+
+  private get log(): PersistedLog {
+    assert(this.logValue !== undefined, 'driver not started');
+    return this.logValue;
   }
 
   get replica(): Replica<Op, Result> {
@@ -527,12 +535,12 @@ export class ReplicaDriver<Op, Result> {
   /** Writes a Ready in the order it documents; the state machine's applies are already in `transaction`. */
   private persist(transaction: KvTransaction, ready: Ready<Op, Result>): void {
     if (ready.installedCheckpoint !== undefined) {
-      clearLog(transaction);
+      this.log.clear(transaction);
       deleteAll(transaction, transaction.scan(rangeOf(clientPrefix)));
       for (const client of ready.installedCheckpoint.clients) transaction.put(clientKey(client.clientId), encodeRecord(client));
     }
-    if (ready.truncateAfterOpNumber !== undefined) truncateLog(transaction, ready.truncateAfterOpNumber);
-    appendLog(transaction, ready.entries);
+    if (ready.truncateAfterOpNumber !== undefined) this.log.truncate(transaction, ready.truncateAfterOpNumber);
+    this.log.append(transaction, ready.entries);
     if (ready.hardState !== undefined) transaction.put(hardStateKey, encodeRecord(ready.hardState));
     for (const { entry, result } of ready.committed) {
       const row: ClientEntry<Result> = { clientId: entry.clientId, requestNumber: entry.requestNumber, opNumber: entry.opNumber, result };
@@ -542,7 +550,7 @@ export class ReplicaDriver<Op, Result> {
     if (ready.committed.length > 0 || ready.installedCheckpoint !== undefined) {
       transaction.put(commitPointKey, encodeRecord(this.replica.commitPoint()));
     }
-    if (ready.compactThroughOpNumber !== undefined) compactLog(transaction, ready.compactThroughOpNumber);
+    if (ready.compactThroughOpNumber !== undefined) this.log.compact(transaction, ready.compactThroughOpNumber);
   }
 
   private settleRead(readId: number, ok: boolean): void {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
 import { utf8 } from '../stdx/bytes.js';
 import { encodeRecord } from '../stdx/codec.js';
-import { appendLog, clearLog, compactLog, migrateLegacyLog, readLog, truncateLog } from './kv-log.js';
+import { PersistedLog, migrateLegacyLog, readLog } from './kv-log.js';
 import { MalformedEntryError, entryFromRecord, entryIntact, entryRecord, intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
 import type { LogEntry } from './log-entry.js';
 
@@ -67,46 +67,49 @@ describe('entry records', () => {
 describe('the persisted log', () => {
   it('keeps one key per batch and reads back every entry in order', async () => {
     const kv = new MemoryKvStore();
+    const log = new PersistedLog(kv);
     const entries = chain(1, 250);
     await kv.transact((transaction) => {
-      appendLog(transaction, entries.slice(0, 100));
-      appendLog(transaction, entries.slice(100, 101));
-      appendLog(transaction, entries.slice(101));
+      log.append(transaction, entries.slice(0, 100));
+      log.append(transaction, entries.slice(100, 101));
+      log.append(transaction, entries.slice(101));
     });
     assert.equal(keyCount(kv, 'r/b/'), 3);
-    const log = readLog<Op>(kv);
-    assert.deepEqual(opsOf(log), opsOf(entries));
-    assert.equal(intactPrefixLength(log), 250);
+    const read = readLog<Op>(kv);
+    assert.deepEqual(opsOf(read), opsOf(entries));
+    assert.equal(intactPrefixLength(read), 250);
   });
 
   it('appending from an op inside a batch replaces that batch from the op on (a rewrite after a view change)', async () => {
     const kv = new MemoryKvStore();
+    const log = new PersistedLog(kv);
     const old = chain(1, 50);
     await kv.transact((transaction) => {
-      appendLog(transaction, old.slice(0, 20));
-      appendLog(transaction, old.slice(20));
+      log.append(transaction, old.slice(0, 20));
+      log.append(transaction, old.slice(20));
     });
     const rewritten = chain(31, 40, 1, old[29]);
     await kv.transact((transaction) => {
-      appendLog(transaction, rewritten);
+      log.append(transaction, rewritten);
     });
-    const log = readLog<Op>(kv);
-    assert.deepEqual(opsOf(log), opsOf(chain(1, 40)));
-    assert.equal(log[35]!.view, 1);
-    assert.equal(log[29]!.view, 0);
-    assert.equal(intactPrefixLength(log), 40);
+    const read = readLog<Op>(kv);
+    assert.deepEqual(opsOf(read), opsOf(chain(1, 40)));
+    assert.equal(read[35]!.view, 1);
+    assert.equal(read[29]!.view, 0);
+    assert.equal(intactPrefixLength(read), 40);
   });
 
   it('truncation cuts the batch that straddles the op and drops the later ones', async () => {
     const kv = new MemoryKvStore();
+    const log = new PersistedLog(kv);
     const entries = chain(1, 30);
     await kv.transact((transaction) => {
-      for (let first = 0; first < 30; first += 10) appendLog(transaction, entries.slice(first, first + 10));
-      truncateLog(transaction, 14);
+      for (let first = 0; first < 30; first += 10) log.append(transaction, entries.slice(first, first + 10));
+      log.truncate(transaction, 14);
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 14)));
     await kv.transact((transaction) => {
-      truncateLog(transaction, 10);
+      log.truncate(transaction, 10);
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 10)));
     assert.equal(keyCount(kv, 'r/b/'), 1);
@@ -114,27 +117,29 @@ describe('the persisted log', () => {
 
   it('compaction drops whole batches covered by the checkpoint and keeps the one that reaches past it', async () => {
     const kv = new MemoryKvStore();
+    const log = new PersistedLog(kv);
     const entries = chain(1, 30);
     await kv.transact((transaction) => {
-      for (let first = 0; first < 30; first += 10) appendLog(transaction, entries.slice(first, first + 10));
-      compactLog(transaction, 15);
+      for (let first = 0; first < 30; first += 10) log.append(transaction, entries.slice(first, first + 10));
+      log.compact(transaction, 15);
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(10)));
     await kv.transact((transaction) => {
-      compactLog(transaction, 20);
+      log.compact(transaction, 20);
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(20)));
     await kv.transact((transaction) => {
-      clearLog(transaction);
+      log.clear(transaction);
     });
     assert.deepEqual(readLog(kv), []);
   });
 
   it('a damaged batch ends the log; a damaged record ends it at that record', async () => {
     const kv = new MemoryKvStore();
+    const log = new PersistedLog(kv);
     const entries = chain(1, 30);
     await kv.transact((transaction) => {
-      for (let first = 0; first < 30; first += 10) appendLog(transaction, entries.slice(first, first + 10));
+      for (let first = 0; first < 30; first += 10) log.append(transaction, entries.slice(first, first + 10));
     });
     const keys = [...kv.scan({ start: utf8('r/b/'), end: utf8('r/b0') })].map((entry) => entry.key);
     // The second batch: its fourth record (op 14) is cut short, the rest intact.
@@ -149,11 +154,17 @@ describe('the persisted log', () => {
       transaction.put(keys[1]!, Uint8Array.of(0xc1, 0xc1));
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 10)));
-    // Rewriting from op 11 replaces the damaged batch and the one after it.
+    // A store opened afresh (a restart) rewriting from op 11 replaces the
+    // damaged batch and the one after it, though it reads only ops 1..10.
+    const reopened = new PersistedLog(kv);
     await kv.transact((transaction) => {
-      appendLog(transaction, entries.slice(10, 12));
+      reopened.append(transaction, entries.slice(10, 12));
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 12)));
+    await kv.transact((transaction) => {
+      reopened.append(transaction, entries.slice(12, 14));
+    });
+    assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 14)));
   });
 
   it('a store that kept one entry per key is moved into one batch', async () => {
@@ -169,9 +180,9 @@ describe('the persisted log', () => {
     });
     assert.equal(await kv.transact((transaction) => migrateLegacyLog(transaction)), 5);
     assert.equal(keyCount(kv, 'r/l/'), 0);
-    const log = readLog<Op>(kv);
-    assert.deepEqual(log, entries);
-    assert.equal(intactPrefixLength(log), 5);
+    const read = readLog<Op>(kv);
+    assert.deepEqual(read, entries);
+    assert.equal(intactPrefixLength(read), 5);
     assert.equal(await kv.transact((transaction) => migrateLegacyLog(transaction)), 0);
   });
 });

@@ -86,16 +86,6 @@ export function readLog<Op>(reader: KvReader): LogEntry<Op>[] {
   return log;
 }
 
-/** Drops every persisted entry with an op number above `opNumber`. */
-export function truncateLog(transaction: KvTransaction, opNumber: number): void {
-  const later = [...transaction.scan({ start: batchKey(opNumber + 1), end: batchRangeEnd })];
-  if (later.length === 0) return;
-  // Batches are disjoint and ordered: only the first can also hold ops up to `opNumber`.
-  const kept = decodeBatch(later[0]!.value).entries.filter((entry) => entry.opNumber <= opNumber);
-  deleteKeys(transaction, later);
-  if (kept.length > 0) putBatch(transaction, kept);
-}
-
 function putBatch<Op>(transaction: KvTransaction, entries: readonly LogEntry<Op>[]): void {
   for (let index = 1; index < entries.length; index++) {
     assert(entries[index]!.opNumber === entries[index - 1]!.opNumber + 1, `a log batch holds consecutive entries (op ${entries[index]!.opNumber})`);
@@ -103,26 +93,63 @@ function putBatch<Op>(transaction: KvTransaction, entries: readonly LogEntry<Op>
   transaction.put(batchKey(entries.at(-1)!.opNumber), encodeRecord(entries.map((entry) => entryRecord(entry))));
 }
 
-/** Persists consecutive entries, replacing whatever was persisted from their first op on. */
-export function appendLog<Op>(transaction: KvTransaction, entries: readonly LogEntry<Op>[]): void {
-  if (entries.length === 0) return;
-  truncateLog(transaction, entries[0]!.opNumber - 1);
-  putBatch(transaction, entries);
+/** The last op of the last persisted batch (0 when there is none). */
+function lastBatchOpNumber(reader: KvReader): number {
+  for (const { key } of reader.scan({ start: batchPrefix, end: batchRangeEnd, reverse: true, limit: 1 })) {
+    return Number(new DataView(key.buffer, key.byteOffset, key.byteLength).getBigUint64(batchPrefix.length));
+  }
+  return 0;
 }
 
 /**
- * Drops the batches that hold only entries up to `opNumber` (a durable
- * checkpoint covers them). A batch that reaches past it stays whole; a
- * restart ignores its entries the checkpoint covers.
+ * Writes the log of one store. It remembers an upper bound on the last
+ * persisted op, so appending after it, the common case, needs no range scan
+ * (a seek measured ~33 µs a turn in lmdb-js). The bound is kept through
+ * writes of transactions that commit; a driver whose transaction fails stops
+ * and reopens the store, and with it a new PersistedLog.
  */
-export function compactLog(transaction: KvTransaction, opNumber: number): void {
-  deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchKey(opNumber + 1) }));
-}
+export class PersistedLog {
+  private lastOpNumber: number;
 
-/** Drops every persisted entry (state transfer installed a checkpoint). */
-export function clearLog(transaction: KvTransaction): void {
-  deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchRangeEnd }));
-  deleteKeys(transaction, transaction.scan({ start: legacyEntryPrefix, end: prefixEnd(legacyEntryPrefix)! }));
+  constructor(reader: KvReader) {
+    this.lastOpNumber = lastBatchOpNumber(reader);
+  }
+
+  /** Persists consecutive entries, replacing whatever was persisted from their first op on. */
+  append<Op>(transaction: KvTransaction, entries: readonly LogEntry<Op>[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0]!.opNumber;
+    if (first <= this.lastOpNumber) this.truncate(transaction, first - 1);
+    putBatch(transaction, entries);
+    this.lastOpNumber = entries.at(-1)!.opNumber;
+  }
+
+  /** Drops every persisted entry with an op number above `opNumber`. */
+  truncate(transaction: KvTransaction, opNumber: number): void {
+    const later = [...transaction.scan({ start: batchKey(opNumber + 1), end: batchRangeEnd })];
+    this.lastOpNumber = Math.min(this.lastOpNumber, opNumber);
+    if (later.length === 0) return;
+    // Batches are disjoint and ordered: only the first can also hold ops up to `opNumber`.
+    const kept = decodeBatch(later[0]!.value).entries.filter((entry) => entry.opNumber <= opNumber);
+    deleteKeys(transaction, later);
+    if (kept.length > 0) putBatch(transaction, kept);
+  }
+
+  /**
+   * Drops the batches that hold only entries up to `opNumber` (a durable
+   * checkpoint covers them). A batch that reaches past it stays whole; a
+   * restart ignores its entries the checkpoint covers.
+   */
+  compact(transaction: KvTransaction, opNumber: number): void {
+    deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchKey(opNumber + 1) }));
+  }
+
+  /** Drops every persisted entry (state transfer installed a checkpoint). */
+  clear(transaction: KvTransaction): void {
+    deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchRangeEnd }));
+    deleteKeys(transaction, transaction.scan({ start: legacyEntryPrefix, end: prefixEnd(legacyEntryPrefix)! }));
+    this.lastOpNumber = 0;
+  }
 }
 
 /**
@@ -146,6 +173,6 @@ export function migrateLegacyLog(transaction: KvTransaction): number {
     entries.push(entry as LogEntry<unknown>);
   }
   deleteKeys(transaction, legacy);
-  if (entries.length > 0) appendLog(transaction, entries);
+  if (entries.length > 0) new PersistedLog(transaction).append(transaction, entries);
   return legacy.length;
 }
