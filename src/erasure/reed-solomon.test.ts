@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createRequire } from 'node:module';
 import { AssertionError } from '../stdx/assert.js';
-import { ReedSolomonCoder, TooFewShardsError } from './reed-solomon.js';
+import { CoderCache, ReedSolomonCoder, TooFewShardsError } from './reed-solomon.js';
 
 function patternBytes(length: number, seed: number): Buffer {
   const bytes = Buffer.alloc(length);
@@ -186,5 +186,16 @@ describe('ReedSolomonCoder', () => {
       assert.ok(zeros.equals(ones) && zeros.equals(pattern), `${k}+${m}, ${blockSizeBytes}-byte blocks: parity depends on what the buffer held`);
       assert.deepEqual(Buffer.concat(await new ReedSolomonCoder(k, m).encode(data, blockSizeBytes)), zeros);
     }
+  });
+});
+
+describe('CoderCache', () => {
+  it('makes one coder per k+m and hands the same one back', () => {
+    const cache = new CoderCache();
+    const first = cache.for({ k: 4, m: 2 });
+    assert.equal(cache.for({ k: 4, m: 2 }), first);
+    const other = cache.for({ k: 2, m: 1 });
+    assert.notEqual(other, first);
+    assert.deepEqual([other.k, other.m], [2, 1]);
   });
 });

@@ -180,3 +180,21 @@ function bitCount(bits: number): number {
   for (let rest = bits; rest !== 0; rest >>>= 1) count += rest & 1;
   return count;
 }
+
+/**
+ * One coder per k+m, made on first use: a gateway or healer keeps reading
+ * parts written under an older scheme after the cluster's scheme changed.
+ */
+export class CoderCache {
+  private readonly coders = new Map<string, ReedSolomonCoder>();
+
+  for(scheme: { readonly k: number; readonly m: number }): ReedSolomonCoder {
+    const name = `${scheme.k}+${scheme.m}`;
+    let coder = this.coders.get(name);
+    if (coder === undefined) {
+      coder = new ReedSolomonCoder(scheme.k, scheme.m);
+      this.coders.set(name, coder);
+    }
+    return coder;
+  }
+}

@@ -5,7 +5,7 @@
 // failure. Whatever a write leaves behind on failure is handed to GC.
 
 import { createHash } from 'node:crypto';
-import { ReedSolomonCoder } from '../erasure/reed-solomon.js';
+import { CoderCache } from '../erasure/reed-solomon.js';
 import type { Env } from '../io/env.js';
 import type { MetaResult } from '../meta/ops.js';
 import type { Acl, PartRecord, TagSet, VersionRecord, WriteConditions } from '../meta/records.js';
@@ -115,7 +115,7 @@ export interface GatewayHooks {
 }
 
 export class Gateway {
-  private readonly coders = new Map<string, ReedSolomonCoder>();
+  private readonly coders = new CoderCache();
   /** Versions being read: GC leaves their fragments alone until the reads end. */
   private readonly activeReads = new Map<string, number>();
 
@@ -148,16 +148,6 @@ export class Gateway {
     this.domainPlacement = plan.placement;
   }
 
-  /** One coder per scheme: parts written under an older scheme stay readable. */
-  private coder(scheme: Scheme): ReedSolomonCoder {
-    const name = `${scheme.k}+${scheme.m}`;
-    let coder = this.coders.get(name);
-    if (coder === undefined) {
-      coder = new ReedSolomonCoder(scheme.k, scheme.m);
-      this.coders.set(name, coder);
-    }
-    return coder;
-  }
 
   /** Tells GC that metadata queued garbage outside the write path (a delete). */
   notifyGarbage(): void {
@@ -364,7 +354,7 @@ export class Gateway {
     for (const { shard, reason } of failed) {
       this.env.logger.log('warn', 'shard writer could not open; writing without it', { versionId, shard, driveId: part.drives[shard], error: String(reason) });
     }
-    return new StripeWriter(this.coder(part.scheme), writers, k, m, part.blockSizeBytes, this.env.logger);
+    return new StripeWriter(this.coders.for(part.scheme), writers, k, m, part.blockSizeBytes, this.env.logger);
   }
 
   /** Drops a write in progress: temp files removed, the version's fragments handed to GC. */
@@ -413,7 +403,7 @@ export class Gateway {
           const hedge = this.options.hedgeAfterMs === undefined ? {} : { hedge: { clock: this.env.clock, afterMs: this.options.hedgeAfterMs } };
           const context = {
             blob: this.blob,
-            coder: this.coder(part.scheme),
+            coder: this.coders.for(part.scheme),
             versionId: version.versionId,
             onShardFailure: (failure: ShardFailure) => {
               this.hooks.onShardFailure({ ...failure, bucket: version.bucket, key: version.key });

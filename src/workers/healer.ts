@@ -24,7 +24,7 @@
 
 import { createHash } from 'node:crypto';
 import { FragmentError } from '../blob/fragment-error.js';
-import { ReedSolomonCoder } from '../erasure/reed-solomon.js';
+import { CoderCache } from '../erasure/reed-solomon.js';
 import { createStripeLayout, shardFileDataBytes, stripeBlockBytes, stripeCount, stripeDataBytes } from '../erasure/stripe-layout.js';
 import type { StripeLayout } from '../erasure/stripe-layout.js';
 import type { BlobClient, FragmentWriter } from '../gateway/clients.js';
@@ -116,7 +116,7 @@ function unquotedMd5(etag: string): string | undefined {
 
 export class Healer {
   readonly stats: HealerStats = { partsRepaired: 0, shardsCopied: 0, shardsRebuilt: 0, bytesCopied: 0, bytesRebuilt: 0, staleMoves: 0, failedRepairs: 0 };
-  private readonly coders = new Map<string, ReedSolomonCoder>();
+  private readonly coders = new CoderCache();
   private readonly inFlight = new Set<string>();
   private readonly reports = new Map<string, ReportedShardFailure>();
   private readonly reportsMax: number;
@@ -300,15 +300,6 @@ export class Healer {
     return { targets, moving, copyable, unusable, deferred: wanted.length - moving.length, stateOf };
   }
 
-  private coder(scheme: Scheme): ReedSolomonCoder {
-    const name = `${scheme.k}+${scheme.m}`;
-    let coder = this.coders.get(name);
-    if (coder === undefined) {
-      coder = new ReedSolomonCoder(scheme.k, scheme.m);
-      this.coders.set(name, coder);
-    }
-    return coder;
-  }
 
   private async openWriter(candidate: RepairCandidate, shard: number, driveId: number): Promise<FragmentWriter | undefined> {
     const { part } = candidate;
@@ -438,7 +429,7 @@ export class Healer {
     const { part } = candidate;
     const { k } = part.scheme;
     const layout = layoutOf(part);
-    const coder = this.coder(part.scheme);
+    const coder = this.coders.for(part.scheme);
     const needParity = [...writers.keys()].some((shard) => shard >= k);
     const stripe = Buffer.alloc(k * part.blockSizeBytes);
     const md5 = createHash('md5');
