@@ -34,6 +34,16 @@ async function server(handler: MessageHandler, options: Partial<TcpTransportOpti
   return { node, address: await node.listening('127.0.0.1:0') };
 }
 
+/** A server whose handler counts its calls and answers `reply` (empty by default). */
+async function countingServer(options: Partial<TcpTransportOptions> = {}, reply: Uint8Array = new Uint8Array(0)): Promise<{ address: NodeAddress; calls: () => number }> {
+  let calls = 0;
+  const { address } = await server(() => {
+    calls++;
+    return Promise.resolve(reply);
+  }, options);
+  return { address, calls: () => calls };
+}
+
 function isTransportError(code: TransportErrorCode, ...parts: string[]): (error: unknown) => boolean {
   return (error: unknown) => {
     assert.ok(error instanceof TransportError, `expected a TransportError, got ${String(error)}`);
@@ -230,20 +240,13 @@ describe('TcpTransport: failures', { timeout: 10_000 }, () => {
 describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
   it('a wrong cluster secret is rejected and the handler never runs', async () => {
     const { logger, warnings } = capturingLogger();
-    let calls = 0;
-    const { address } = await server(
-      () => {
-        calls++;
-        return Promise.resolve(Buffer.from('secret stuff'));
-      },
-      { logger },
-    );
+    const { address, calls } = await countingServer({ logger }, Buffer.from('secret stuff'));
     const stranger = transport({ clusterSecret: 'some-other-secret-0123456789' });
     await assert.rejects(stranger.request(client, address, Buffer.from('let me in')), isTransportError('unreachable', address));
     stranger.send(client, address, Buffer.from('let me in'));
     await eventually(() => warnings.some((warning) => warning.includes('authentication failed')));
     await delay(20); // the one-way message's connection is refused too
-    assert.equal(calls, 0);
+    assert.equal(calls(), 0);
   });
 
   it('rejects a cluster secret shorter than 16 bytes', () => {
@@ -251,15 +254,11 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
   });
 
   it('garbage instead of a hello is disconnected', async () => {
-    let calls = 0;
-    const { address } = await server(() => {
-      calls++;
-      return Promise.resolve(new Uint8Array(0));
-    });
+    const { address, calls } = await countingServer();
     const raw = await RawPeer.connect(address);
     raw.socket.write(randomBytes(200));
     await raw.closed;
-    assert.equal(calls, 0);
+    assert.equal(calls(), 0);
   });
 
   it('a forged handshake proof is disconnected', async () => {
@@ -297,14 +296,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
 
   it('a forged, replayed, corrupt or oversized batch closes the connection before any handler runs', async () => {
     const { logger, warnings } = capturingLogger();
-    let calls = 0;
-    const { address } = await server(
-      () => {
-        calls++;
-        return Promise.resolve(new Uint8Array(0));
-      },
-      { logger },
-    );
+    const { address, calls } = await countingServer({ logger });
     const header = encodeRecord({ from: 'raw:1', to: address });
     const forge = async (write: (raw: RawPeer) => void): Promise<void> => {
       const raw = await RawPeer.connect(address);
@@ -314,20 +306,20 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     };
     // Right CRC, MAC under a key derived from a guessed secret.
     await forge((raw) => raw.socket.write(raw.batch([frame(1, 1, header, Buffer.from('x'))], { key: randomBytes(32) })));
-    assert.equal(calls, 0);
+    assert.equal(calls(), 0);
     // A flipped payload bit: caught by the CRC before the MAC.
     await forge((raw) => {
       const batch = raw.batch([frame(1, 1, header, Buffer.from('x'))]);
       batch[batch.length - 1]! ^= 1;
       raw.socket.write(batch);
     });
-    assert.equal(calls, 0);
+    assert.equal(calls(), 0);
     // A valid batch sent twice: the second is verified under the next sequence number.
     await forge((raw) => {
       const batch = raw.batch([frame(3, 0, header, Buffer.from('x'))]);
       raw.socket.write(Buffer.concat([batch, batch]));
     });
-    assert.equal(calls, 1);
+    assert.equal(calls(), 1);
     // A header announcing a 4 GiB body: closed on the batch header, nothing allocated or awaited.
     await forge((raw) => {
       const batch = raw.batch([frame(1, 2, header, Buffer.from('x'))]);
@@ -336,7 +328,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     });
     // A response sent to the accepting side.
     await forge((raw) => raw.socket.write(raw.batch([frame(2, 1, encodeRecord({}), Buffer.from('x'))])));
-    assert.equal(calls, 1);
+    assert.equal(calls(), 1);
     await eventually(() => warnings.length >= 5); // the server logs on its side of the close
     assert.deepEqual(warnings, [
       'transport connection rejected: batch authentication failed',
@@ -349,14 +341,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
 
   it('a tampered, truncated, reordered, spliced or empty batch is rejected whole', async () => {
     const { logger, warnings } = capturingLogger();
-    let calls = 0;
-    const { address } = await server(
-      () => {
-        calls++;
-        return Promise.resolve(new Uint8Array(0));
-      },
-      { logger },
-    );
+    const { address, calls } = await countingServer({ logger });
     const header = encodeRecord({ from: 'raw:1', to: address });
     const frames = [frame(3, 0, header, Buffer.from('first')), frame(3, 0, header, Buffer.from('second'))];
     const attack = async (write: (raw: RawPeer) => void): Promise<void> => {
@@ -397,7 +382,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     other.socket.destroy();
     // Empty: a batch of no frames (its tag is valid).
     await attack((raw) => raw.socket.write(raw.batch([])));
-    assert.equal(calls, 0);
+    assert.equal(calls(), 0);
     await eventually(() => warnings.length >= 6);
     assert.deepEqual(warnings, [
       ...Array.from({ length: 5 }, () => 'transport connection rejected: batch authentication failed'),
