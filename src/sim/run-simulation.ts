@@ -80,13 +80,23 @@ export interface ShrinkReport {
   readonly runs: number;
 }
 
-export interface SweepReport {
-  readonly from: number;
-  readonly to: number;
+/** What every sweep reports (a group's and the cluster's): seeds run, how fast, and the ones that failed. */
+export interface SweepSummary<Failure extends SeedOutcome> {
   readonly seeds: number;
   readonly elapsedMs: number;
   readonly seedsPerSecond: number;
-  readonly failures: readonly SeedResult[];
+  readonly failures: readonly Failure[];
+}
+
+/** The summary of `seeds` run since `startedMs` (performance.now()). */
+export function sweepSummary<Failure extends SeedOutcome>(seeds: number, startedMs: number, failures: readonly Failure[]): SweepSummary<Failure> {
+  const elapsedMs = performance.now() - startedMs;
+  return { seeds, elapsedMs, seedsPerSecond: seeds / (elapsedMs / 1000), failures };
+}
+
+export interface SweepReport extends SweepSummary<SeedResult> {
+  readonly from: number;
+  readonly to: number;
   readonly committedOps: number;
   /** Torn writes and bit flips injected over the sweep. */
   readonly diskFaults: number;
@@ -392,7 +402,5 @@ export function runSeeds(range: { readonly from: number; readonly to: number }, 
     diskFaults += result.faults.filter((line) => line.includes(' disk ')).length;
     if (!result.ok) failures.push(result);
   }
-  const elapsedMs = performance.now() - started;
-  const seeds = range.to - range.from + 1;
-  return { from: range.from, to: range.to, seeds, elapsedMs, seedsPerSecond: seeds / (elapsedMs / 1000), failures, committedOps, diskFaults };
+  return { ...sweepSummary(range.to - range.from + 1, started, failures), from: range.from, to: range.to, committedOps, diskFaults };
 }

@@ -27,7 +27,8 @@ import type { DriveState } from '../../placement/layout.js';
 import { assert } from '../../stdx/assert.js';
 import { Incarnation } from './incarnation.js';
 import { failureKind, faultPrefixSearch } from '../run-simulation.js';
-import type { SeedOutcome } from '../run-simulation.js';
+import { sweepSummary } from '../run-simulation.js';
+import type { SeedOutcome, SweepSummary } from '../run-simulation.js';
 import { ClusterFailure, ClusterSimulation, clusterScheme, clusterTimings, credentials } from './cluster-simulation.js';
 import type { PlantedBug } from './cluster-simulation.js';
 import { CheckFailure, ClusterWorkload } from './cluster-workload.js';
@@ -62,11 +63,7 @@ export interface ClusterSeedResult extends SeedOutcome {
   readonly shape: string;
 }
 
-export interface ClusterSweepReport {
-  readonly seeds: number;
-  readonly elapsedMs: number;
-  readonly seedsPerSecond: number;
-  readonly failures: readonly ClusterSeedResult[];
+export interface ClusterSweepReport extends SweepSummary<ClusterSeedResult> {
   readonly writesAcknowledged: number;
   readonly readsChecked: number;
 }
@@ -452,9 +449,7 @@ export async function runClusterSeeds(range: { readonly from: number; readonly t
     readsChecked += result.counts.readsChecked;
     if (!result.ok) failures.push(result);
   }
-  const elapsedMs = performance.now() - started;
-  const seeds = range.to - range.from + 1;
-  return { seeds, elapsedMs, seedsPerSecond: seeds / (elapsedMs / 1000), failures, writesAcknowledged, readsChecked };
+  return { ...sweepSummary(range.to - range.from + 1, started, failures), writesAcknowledged, readsChecked };
 }
 
 /** A short prefix of a failing cluster seed's fault schedule that still fails the same way. */
