@@ -27,6 +27,7 @@ import type { BlobServiceOptions } from './blob-service.js';
 import { fragmentHeaderBytes } from './fragment-format.js';
 import { FragmentStore } from './fragment-store.js';
 import { encodeRecord } from '../stdx/codec.js';
+import { eventually } from '../../test/helpers/eventually.js';
 
 const blockSizeBytes = 16;
 const stride = blockSizeBytes + 4;
@@ -139,16 +140,9 @@ function temporaryFiles(node: Node, driveId = 0): string[] {
   return readdirSync(join(node.drivePaths[driveId]!, 'tmp'));
 }
 
-/** Waits (up to 5 s of real time) until `condition` holds: an abort queued behind a refusal runs on its own. */
-async function eventually(what: string, condition: () => boolean): Promise<void> {
-  for (let attempt = 0; !condition(); attempt++) {
-    assert.ok(attempt < 1000, `still not true after 5 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
+/** Waits until no temporary file is left: an abort queued behind a refusal runs on its own. */
 async function noTemporaryFiles(node: Node, driveId = 0): Promise<void> {
-  await eventually(`no temp files on drive ${driveId}`, () => temporaryFiles(node, driveId).length === 0);
+  await eventually(() => temporaryFiles(node, driveId).length === 0, `no temp files on drive ${driveId}`, { stepMs: 5 });
 }
 
 describe('BlobService: writers', () => {

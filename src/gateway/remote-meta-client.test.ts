@@ -29,6 +29,7 @@ import { LocalMetaClient } from './local-meta-client.js';
 import { RemoteAccessKeyCache } from './remote-access-keys.js';
 import { MetaRemoteError, MetaUnavailableError, RemoteMetaClient } from './remote-meta-client.js';
 import type { RemoteMetaClientOptions } from './remote-meta-client.js';
+import { eventually, sleep } from '../../test/helpers/eventually.js';
 
 function makeEnv(transport: Transport): Env {
   return { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
@@ -69,15 +70,6 @@ function clientOf(group: Group, transport: Transport, options: Partial<RemoteMet
   return new RemoteMetaClient(makeEnv(transport), { localAddress: 'gateway-1', replicas: group.addresses, ...options });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
-    await sleep(10);
-  }
-}
 
 function inline(bucket: string, key: string, versionId: string): MetaOp {
   return putVersion({ bucket, key, versionId, inline: Buffer.from(`body of ${key}`) });

@@ -21,6 +21,7 @@ import { TcpTransport } from '../io/node/tcp-transport.js';
 import { NotPrimaryError } from '../vsr/kv-driver.js';
 import { MetaService } from './meta-service.js';
 import type { MetaOp, MetaResult } from './ops.js';
+import { eventually } from '../../test/helpers/eventually.js';
 
 const secret = 'meta-group-resize-test-secret';
 
@@ -71,13 +72,6 @@ describe('MetaService: resizing a metadata group (VSR reconfiguration)', () => {
     }
   }
 
-  async function eventually(condition: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!condition()) {
-      assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 
   const bucket = (name: string): MetaOp => ({ type: 'create_bucket', bucket: name, bucketId: `id-${name}`, owner: 'alice', region: 'us-east-1' });
 
@@ -100,7 +94,7 @@ describe('MetaService: resizing a metadata group (VSR reconfiguration)', () => {
     assert.equal(nodes[1].service.replicaStatus.status, 'recovering', 'a joiner waits for the state');
     await assert.rejects(submit(nodes, { type: 'set_group_size', replicaCount: 4 }), /odd/);
     assert.deepEqual(await submit(nodes, { type: 'set_group_size', replicaCount: 3 }), { status: 'ok' });
-    await eventually(() => nodes.every((node) => node!.service.replicaStatus.epoch === 1 && node!.service.replicaStatus.status === 'normal'), 'all three in epoch 1');
+    await eventually(() => nodes.every((node) => node!.service.replicaStatus.epoch === 1 && node!.service.replicaStatus.status === 'normal'), 'all three in epoch 1', { timeoutMs: 10_000, stepMs: 20 });
     assert.equal(nodes[2].service.replicaStatus.replicaCount, 3);
     assert.equal(nodes[2].service.listBuckets().length, 20, 'a joiner holds the state it joined with');
 
@@ -108,7 +102,7 @@ describe('MetaService: resizing a metadata group (VSR reconfiguration)', () => {
     nodes[0] = undefined;
     for (let index = 0; index < 10; index++) assert.equal((await submit(nodes, bucket(`after-${index}`))).status, 'bucket_created');
     nodes[0] = await start(addresses, 0);
-    await eventually(() => nodes[0]!.service.listBuckets().length === 30, 'the first replica caught up from its LMDB and its peers');
+    await eventually(() => nodes[0]!.service.listBuckets().length === 30, 'the first replica caught up from its LMDB and its peers', { timeoutMs: 10_000, stepMs: 20 });
     assert.equal(nodes[0].service.replicaStatus.epoch, 1);
   }
 });

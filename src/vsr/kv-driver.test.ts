@@ -19,6 +19,7 @@ import { utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import { NotPrimaryError, ReplicaDriver, readDurableState, snapshotState } from './kv-driver.js';
 import type { TransactionalStateMachine } from './kv-driver.js';
+import { eventually, sleep } from '../../test/helpers/eventually.js';
 
 type Op = { readonly key: string; readonly value: string };
 type Result = string | null;
@@ -81,15 +82,6 @@ async function closeGroup(group: Group): Promise<void> {
   clearInterval(group.keepAlive);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Submits to whichever replica is primary, following NotPrimaryError. */
 async function submit(group: Group, clientId: string, requestNumber: number, op: Op): Promise<Result> {

@@ -15,6 +15,7 @@ import { TransportError } from '../transport.js';
 import type { MessageHandler, NodeAddress, TransportErrorCode } from '../transport.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { TcpTransportOptions } from './tcp-transport.js';
+import { eventually } from '../../../test/helpers/eventually.js';
 
 const secret = 'test-cluster-secret-0123456789';
 const client = '127.0.0.1:1'; // the `from` the client names; the test client does not listen
@@ -65,13 +66,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function eventually(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    assert.ok(performance.now() < deadline, 'condition not met in time');
-    await delay(5);
-  }
-}
 
 const echo: MessageHandler = (_from, message) => Promise.resolve(message);
 
@@ -244,7 +238,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     const stranger = transport({ clusterSecret: 'some-other-secret-0123456789' });
     await assert.rejects(stranger.request(client, address, Buffer.from('let me in')), isTransportError('unreachable', address));
     stranger.send(client, address, Buffer.from('let me in'));
-    await eventually(() => warnings.some((warning) => warning.includes('authentication failed')));
+    await eventually(() => warnings.some((warning) => warning.includes('authentication failed')), 'the server logs the failed authentication', { stepMs: 5 });
     await delay(20); // the one-way message's connection is refused too
     assert.equal(calls(), 0);
   });
@@ -329,7 +323,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     // A response sent to the accepting side.
     await forge((raw) => raw.socket.write(raw.batch([frame(2, 1, encodeRecord({}), Buffer.from('x'))])));
     assert.equal(calls(), 1);
-    await eventually(() => warnings.length >= 5); // the server logs on its side of the close
+    await eventually(() => warnings.length >= 5, 'the server logs on its side of the close', { stepMs: 5 });
     assert.deepEqual(warnings, [
       'transport connection rejected: batch authentication failed',
       'transport connection rejected: batch checksum mismatch',
@@ -383,7 +377,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     // Empty: a batch of no frames (its tag is valid).
     await attack((raw) => raw.socket.write(raw.batch([])));
     assert.equal(calls(), 0);
-    await eventually(() => warnings.length >= 6);
+    await eventually(() => warnings.length >= 6, 'six rejected batches are logged', { stepMs: 5 });
     assert.deepEqual(warnings, [
       ...Array.from({ length: 5 }, () => 'transport connection rejected: batch authentication failed'),
       'transport connection rejected: batch of 0 frames, expected 1 to 4096',
@@ -404,7 +398,7 @@ describe('TcpTransport: authentication', { timeout: 10_000 }, () => {
     await delay(50); // the first frame is all there, but not yet authenticated
     assert.deepEqual(seen, []);
     raw.socket.write(batch.subarray(batch.length - 1));
-    await eventually(() => seen.length === 2);
+    await eventually(() => seen.length === 2, 'both messages arrive', { stepMs: 5 });
     assert.equal(seen[0], 'one');
     raw.socket.destroy();
   });
@@ -423,7 +417,7 @@ describe('TcpTransport: backpressure', { timeout: 10_000 }, () => {
     });
     const node = transport({ requestsInFlightMax: 4 });
     const all = Promise.all(Array.from({ length: 20 }, (_, index) => node.request(client, address, Buffer.from([index]))));
-    await eventually(() => activeMax === 4);
+    await eventually(() => activeMax === 4, 'four handlers run at once', { stepMs: 5 });
     await delay(50); // room for a fifth, were the bound not kept
     assert.equal(activeMax, 4);
     release.resolve();
