@@ -50,10 +50,6 @@ const replicaMessageTypes = new Set<string>([
   'epoch_started',
 ]);
 
-export function isReplicaMessageType(type: unknown): boolean {
-  return typeof type === 'string' && replicaMessageTypes.has(type);
-}
-
 function isCount(value: unknown): boolean {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
@@ -67,7 +63,8 @@ function hasReplicaShape(message: unknown, addressCount: number, self: number): 
   if (typeof message !== 'object' || message === null) return false;
   const { type, epoch, view, from } = message as { type?: unknown; epoch?: unknown; view?: unknown; from?: unknown };
   return (
-    isReplicaMessageType(type) &&
+    typeof type === 'string' &&
+    replicaMessageTypes.has(type) &&
     isCount(epoch) &&
     (type === 'request_epoch' || type === 'epoch_started' || isCount(view)) &&
     typeof from === 'number' &&
