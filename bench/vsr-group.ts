@@ -73,6 +73,10 @@ async function runReplica(): Promise<void> {
     addresses,
     tickMs: 10,
     listenAlone: true,
+    // Each replica has its process to itself, so a backup's turn commits on
+    // the event loop (measured: a backup's CPU per op 46 → 38 µs at 50% load,
+    // server-side p99 32 → 22-26 ms).
+    syncBackupTurns: !process.argv.includes('--async-backups'),
     replica: { batchOpsMax: 2048, pipelineOpsMax: 8192, requestQueueMax: 8192, clientsMax: 16384, logRetainOps: 20_000, compactOpsMin: 4096 },
   });
   await transport.listening(addresses[index]!);
@@ -117,7 +121,8 @@ async function startGroup(root: string, size: number, sessions: number): Promise
       const profileAt = process.argv.indexOf('--profile');
       const profile = profileAt === -1 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[profileAt + 1]!}`];
       const verbose = process.argv.includes('--verbose') ? ['--verbose'] : [];
-      const child = spawn(process.execPath, [...profile, script, '--replica', String(index), '--ports', ports.join(','), '--dir', dir, '--handlers', String(sessions), ...verbose], {
+      const asyncBackups = process.argv.includes('--async-backups') ? ['--async-backups'] : [];
+      const child = spawn(process.execPath, [...profile, script, '--replica', String(index), '--ports', ports.join(','), '--dir', dir, '--handlers', String(sessions), ...verbose, ...asyncBackups], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       children[index] = child;

@@ -349,6 +349,45 @@ for (const factory of factories) {
       assert.deepEqual(Buffer.from(store.get(text('counter'))!), Buffer.of(19));
     });
 
+    it('a synchronous transaction returns its value and sees its own writes', async () => {
+      await clear();
+      await putAll(store, [text('a'), text('b')]);
+      await store.transact((transaction) => {
+        transaction.put(text('c'), text('from-async'));
+      });
+      const seen = store.transactSync((transaction) => {
+        transaction.put(text('b'), text('new-b'));
+        transaction.delete(text('a'));
+        transaction.put(text('c'), text('from-sync'));
+        return { a: transaction.get(text('a')), b: transaction.get(text('b')), keys: scanKeys(transaction, {}) };
+      });
+      assert.equal(seen.a, undefined);
+      assert.deepEqual(Buffer.from(seen.b!), Buffer.from('new-b'));
+      assert.deepEqual(seen.keys, ['b', 'c'].map((key) => hex(text(key))));
+      // Returned means committed: the writes are in the store.
+      assert.deepEqual(scanKeys(store, {}), ['b', 'c'].map((key) => hex(text(key))));
+      assert.deepEqual(Buffer.from(store.get(text('c'))!), Buffer.from('from-sync'));
+    });
+
+    it('a throwing synchronous transaction writes nothing and throws its error', () => {
+      const before = scanPairs(store, {});
+      const failure = new Error('sync body failed on purpose');
+      assert.throws(
+        () =>
+          store.transactSync((transaction) => {
+            transaction.put(text('new'), text('1'));
+            transaction.delete(text('b'));
+            throw failure;
+          }),
+        (error: unknown) => error === failure,
+      );
+      assert.deepEqual(scanPairs(store, {}), before);
+      store.transactSync((transaction) => {
+        transaction.put(text('after'), text('2'));
+      });
+      assert.deepEqual(Buffer.from(store.get(text('after'))!), Buffer.from('2'));
+    });
+
     if (factory.name === 'LmdbStore') {
       it('committed transactions survive close and reopen', async () => {
         await clear();
@@ -357,6 +396,11 @@ for (const factory of factories) {
         assert.ok(opened.reopen !== undefined);
         store = await opened.reopen();
         assert.deepEqual(scanPairs(store, {}), expected);
+        store.transactSync((transaction) => {
+          transaction.put(text('sync'), text('durable'));
+        });
+        store = await opened.reopen();
+        assert.deepEqual(Buffer.from(store.get(text('sync'))!), Buffer.from('durable'));
       });
     }
   });

@@ -37,6 +37,19 @@ export class MemoryKvStore implements KvStore {
   }
 
   transact<T>(body: (transaction: KvTransaction) => T): Promise<T> {
+    try {
+      return Promise.resolve(this.runTransaction(body));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  transactSync<T>(body: (transaction: KvTransaction) => T): T {
+    return this.runTransaction(body);
+  }
+
+  /** Both kinds of transaction: writes in place, undone if `body` throws. */
+  private runTransaction<T>(body: (transaction: KvTransaction) => T): T {
     assert(!this.closed, 'MemoryKvStore: transact after close');
     assert(!this.inTransaction, 'MemoryKvStore: nested transaction');
     const undo: Undo[] = [];
@@ -54,14 +67,14 @@ export class MemoryKvStore implements KvStore {
     };
     this.inTransaction = true;
     try {
-      return Promise.resolve(body(transaction));
+      return body(transaction);
     } catch (error) {
       for (let i = undo.length - 1; i >= 0; i--) {
         const entry = undo[i]!;
         if (entry.previous === undefined) this.remove(entry.key);
         else this.set(entry.key, entry.previous);
       }
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      throw error;
     } finally {
       this.inTransaction = false;
     }

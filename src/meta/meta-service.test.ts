@@ -43,6 +43,11 @@ class FlakyKvStore extends MemoryKvStore {
     if (this.failTransactions) return Promise.reject(new Error('injected transaction failure'));
     return super.transact(body);
   }
+
+  override transactSync<T>(body: (transaction: KvTransaction) => T): T {
+    if (this.failTransactions) throw new Error('injected transaction failure');
+    return super.transactSync(body);
+  }
 }
 
 function makeEnv(clock: Clock = new NodeClock()): Env {

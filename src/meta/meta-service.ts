@@ -49,6 +49,8 @@ export interface MetaServiceOptions {
   readonly replacement?: boolean;
   /** Serve remote clients on the transport even as a group of 1 (a cluster with one metadata replica). */
   readonly listenAlone?: boolean;
+  /** A backup's turns commit on the event loop (see ReplicaDriverOptions.syncBackupTurns): for a replica with its process to itself. */
+  readonly syncBackupTurns?: boolean;
 }
 
 export { MetaBusyError } from './client-sessions.js';
@@ -95,6 +97,7 @@ export class MetaService {
       ...(options.initialReplicaCount === undefined ? {} : { initialReplicaCount: options.initialReplicaCount }),
       reconfiguration: groupSizeOf,
       ...(options.listenAlone === true ? { listenAlone: true } : {}),
+      ...(options.syncBackupTurns === true ? { syncBackupTurns: true } : {}),
       replica: tuning,
     });
     if (driver.replica.replicaCount === 1 && driver.replica.status !== 'retired' && options.joining !== true) {

@@ -46,6 +46,8 @@ interface Group {
   readonly transport: InProcessTransport;
   readonly stores: MemoryKvStore[];
   readonly drivers: (ReplicaDriver<Op, Result> | undefined)[];
+  /** Backups' turns commit with transactSync (ReplicaDriverOptions.syncBackupTurns). */
+  readonly syncBackupTurns?: boolean;
 }
 
 const tuning = { timeouts: { heartbeatTicks: 2, prepareRetryTicks: 4, viewChangeTicksMin: 20, viewChangeTicksMax: 40, viewChangeRetryTicks: 4, repairTicks: 2 } };
@@ -60,18 +62,20 @@ async function openReplica(group: Group, index: number, extra: object = {}): Pro
     tickMs: 5,
     retryMs: 100,
     readTimeoutMs: 500,
+    ...(group.syncBackupTurns === true ? { syncBackupTurns: true } : {}),
     replica: { ...tuning, ...extra },
   });
   group.drivers[index] = driver;
   return driver;
 }
 
-async function openGroup(extra: object = {}): Promise<Group> {
+async function openGroup(extra: object = {}, options: { stores?: MemoryKvStore[]; syncBackupTurns?: boolean } = {}): Promise<Group> {
   const group: Group = {
     keepAlive: setInterval(() => undefined, 50),
     transport: new InProcessTransport(),
-    stores: addresses.map(() => new MemoryKvStore()),
+    stores: options.stores ?? addresses.map(() => new MemoryKvStore()),
     drivers: [],
+    ...(options.syncBackupTurns === true ? { syncBackupTurns: true } : {}),
   };
   for (let index = 0; index < addresses.length; index++) await openReplica(group, index, extra);
   return group;
@@ -186,6 +190,54 @@ describe('ReplicaDriver', () => {
     assert.ok((durable.checkpoint?.opNumber ?? 0) >= 40, 'its checkpoint is durable');
     assert.ok(durable.log.every((entry) => entry.opNumber > 1), 'it holds no entries from before the checkpoint');
     await closeGroup(group);
+  });
+});
+
+/** Counts the transactions committed each way. */
+class CountingKvStore extends MemoryKvStore {
+  asynchronous = 0;
+  synchronous = 0;
+
+  override transact<T>(body: (transaction: KvTransaction) => T): Promise<T> {
+    this.asynchronous++;
+    return super.transact(body);
+  }
+
+  override transactSync<T>(body: (transaction: KvTransaction) => T): T {
+    this.synchronous++;
+    return super.transactSync(body);
+  }
+}
+
+describe('ReplicaDriver, synchronous backup turns', () => {
+  it('backups commit on the event loop, the primary does not; after a view change the roles swap and no committed op is lost', async () => {
+    const stores = addresses.map(() => new CountingKvStore());
+    const group = await openGroup({}, { stores, syncBackupTurns: true });
+    try {
+      for (let request = 1; request <= 20; request++) await submit(group, 'c', request, { key: 'a', value: `${request}` });
+      await eventually(() => group.drivers.every((driver) => driver!.replica.commitNumber === 20), 'all replicas committed 20 ops');
+      const [primary, backup1, backup2] = stores;
+      // Opening is one asynchronous transaction; after it the primary stays asynchronous and the backups turn synchronous.
+      assert.equal(primary!.synchronous, 0);
+      for (const backup of [backup1!, backup2!]) {
+        assert.ok(backup.synchronous >= 20, `a backup committed ${backup.synchronous} turns synchronously`);
+        assert.ok(backup.asynchronous <= 2, `a backup committed ${backup.asynchronous} turns asynchronously`);
+      }
+      await group.drivers[0]!.close();
+      group.drivers[0] = undefined;
+      const before = stores.map((store) => store.asynchronous);
+      assert.equal(await submit(group, 'c', 21, { key: 'a', value: '21' }), '20', 'the new primary holds every committed op');
+      for (let request = 22; request <= 30; request++) await submit(group, 'c', request, { key: 'a', value: `${request}` });
+      const leader = group.drivers.findIndex((driver) => driver?.replica.isPrimary() === true && driver.replica.status === 'normal');
+      assert.ok(leader === 1 || leader === 2, 'a former backup leads');
+      assert.ok(stores[leader]!.asynchronous - before[leader]! >= 9, 'the new primary commits its turns asynchronously');
+      await openReplica(group, 0);
+      await eventually(() => group.drivers[0]!.replica.commitNumber === 30, 'the old primary, back as a backup, caught up');
+      await eventually(() => new Set(group.stores.map(stateOf)).size === 1, 'states converge');
+      assert.ok(primary!.synchronous > 0, 'the old primary, now a backup, turns synchronously');
+    } finally {
+      await closeGroup(group); // Also on a failed assertion: the group's keep-alive would hold the test run open.
+    }
   });
 });
 

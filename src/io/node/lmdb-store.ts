@@ -17,6 +17,17 @@ export interface LmdbStoreOptions {
 export class LmdbStore implements KvStore {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly db: Database<Buffer, Buffer>;
+  /** Writes of the transaction running on this store (lmdb keeps one write transaction at a time, so one object serves all). */
+  private readonly transaction: KvTransaction = {
+    get: (key) => this.get(key),
+    scan: (options) => this.scan(options),
+    put: (key, value) => {
+      this.db.putSync(toBuffer(key), toBuffer(value));
+    },
+    delete: (key) => {
+      this.db.removeSync(toBuffer(key));
+    },
+  };
 
   constructor(options: LmdbStoreOptions) {
     this.root = open<Buffer, Buffer>({
@@ -77,19 +88,16 @@ export class LmdbStore implements KvStore {
   }
 
   transact<T>(body: (transaction: KvTransaction) => T): Promise<T> {
-    const transaction: KvTransaction = {
-      get: (key) => this.get(key),
-      scan: (options) => this.scan(options),
-      put: (key, value) => {
-        this.db.putSync(toBuffer(key), toBuffer(value));
-      },
-      delete: (key) => {
-        this.db.removeSync(toBuffer(key));
-      },
-    };
     // A child transaction, not `transaction`: lmdb commits whatever a throwing
     // `transaction` callback already wrote; a child transaction is aborted.
-    return this.db.childTransaction(() => body(transaction));
+    return this.db.childTransaction(() => body(this.transaction));
+  }
+
+  transactSync<T>(body: (transaction: KvTransaction) => T): T {
+    // lmdb's synchronous transaction aborts when its callback throws, and its
+    // commit writes the pages and syncs on this thread (the data file with
+    // fdatasync, then the meta page through a file opened O_DSYNC).
+    return this.db.transactionSync(() => body(this.transaction));
   }
 
   async close(): Promise<void> {

@@ -376,7 +376,13 @@ export class ClusterSimulation {
     const node = this.metas[index]!;
     this.launch(node, async () => {
       const env = this.envFor(node.life, undefined);
-      node.service = await MetaService.open(env, node.kv, { replicaIndex: node.replicaIndex, addresses: this.groupAddresses[node.group]!, tickMs: clusterTimings.metaTickMs });
+      node.service = await MetaService.open(env, node.kv, {
+        replicaIndex: node.replicaIndex,
+        addresses: this.groupAddresses[node.group]!,
+        tickMs: clusterTimings.metaTickMs,
+        // Both ways of committing a backup's turn run in every seed, on different replicas (no draw from the PRNG).
+        syncBackupTurns: (this.options.seed + node.replicaIndex) % 2 === 1,
+      });
     });
   }
 
