@@ -65,6 +65,17 @@ describe('Replica', () => {
     assert.equal(second.entries[0]?.timestampMs ?? first.entries[0]!.timestampMs, 1000);
   });
 
+  it('a client evicted and back within one Ready is not reported evicted (its new row must survive the delete)', () => {
+    const single = new Replica<Op, string | null>({ replicaIndex: 0, replicaCount: 1, stateMachine: new Register(), random: fixedRandom, clientsMax: 2 });
+    single.tick(1000);
+    // a, b fill the table; c evicts a; a comes back and evicts b.
+    for (const [clientId, requestNumber] of [['a', 1], ['b', 1], ['c', 1], ['a', 2]] as const) single.step(request(clientId, requestNumber, `${clientId}${requestNumber}`));
+    drain(single);
+    const committed = drain(single);
+    assert.deepEqual(committed.committed.map(({ entry }) => entry.clientId), ['a', 'b', 'c', 'a']);
+    assert.deepEqual(committed.evictedClients, ['b']);
+  });
+
   it('batches queued requests into one Prepare of consecutive entries', () => {
     const primary = replica(0, 3);
     for (let client = 0; client < 5; client++) primary.step(request(`c${client}`, 1, `v${client}`));

@@ -139,7 +139,10 @@ export interface Ready<Op, Result> {
   readonly repliesNow: boolean;
   readonly replies: readonly Reply<Result>[];
   readonly committed: readonly { readonly entry: LogEntry<Op>; readonly result: Result }[];
-  /** Clients the client table dropped to make room (a driver persisting the table drops them too). */
+  /**
+   * Clients the client table dropped to make room and that are not back in it
+   * by the end of this Ready (a driver persisting the table drops them too).
+   */
   readonly evictedClients: readonly string[];
   /**
    * Reads asked for with `read()`: `ok` ones may be served now from the state
@@ -1447,6 +1450,11 @@ export class Replica<Op, Result> {
       const result = this.stateMachine.apply(entry.op, entry.opNumber, entry.timestampMs);
       const evicted = this.clientTable.record(entry.clientId, { requestNumber: entry.requestNumber, opNumber: entry.opNumber, result });
       if ((this.inFlightRequests.get(entry.clientId) ?? Number.POSITIVE_INFINITY) <= entry.requestNumber) this.inFlightRequests.delete(entry.clientId);
+      if (this.evictedClients.length > 0) {
+        // A client dropped earlier in this Ready and back now is not dropped: its new row is persisted, and a delete after it would lose it.
+        const back = this.evictedClients.indexOf(entry.clientId);
+        if (back !== -1) this.evictedClients.splice(back, 1);
+      }
       if (evicted !== undefined) this.evictedClients.push(evicted);
       this.commitNumberValue = entry.opNumber;
       this.committed.push({ entry, result });
