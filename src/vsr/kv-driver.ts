@@ -18,7 +18,8 @@
 // Keys (all under "r/", so the state machine must not use that prefix):
 //   r/h              hard state (view, log view, commit number)
 //   r/k              commit point: op number, checksum, timestamp
-//   r/c/<client id>  client table row
+//   r/c/<client id>  client table row, and r/d/<u64 op> the rows committed
+//                    since the last fold, one delta per turn (kv-client-table.ts)
 //   r/b/<u64 op>     a batch of log entries, by its last op (kv-log.ts; only
 //                    batches not yet compacted)
 
@@ -30,6 +31,7 @@ import { AssertionError, assert } from '../stdx/assert.js';
 import { prefixEnd, utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { ClientEntry } from './client-table.js';
+import { PersistedClientTable, readClientRows } from './kv-client-table.js';
 import { PersistedLog, migrateLegacyLog, readLog } from './kv-log.js';
 import { replicaMessageFromWire, encodeReplicaMessage } from './message-codec.js';
 import type { Checkpoint, Message } from './messages.js';
@@ -148,14 +150,9 @@ interface QueryMessage {
 
 const hardStateKey = utf8('r/h');
 const commitPointKey = utf8('r/k');
-const clientPrefixText = 'r/c/';
-const clientPrefix = utf8(clientPrefixText);
 /** Every key the driver owns; the rest of the keyspace is the state machine's. */
 export const replicaKeyPrefix = utf8('r/');
 
-function clientKey(clientId: string): Uint8Array {
-  return utf8(clientPrefixText + clientId);
-}
 
 function rangeOf(prefix: Uint8Array): { start: Uint8Array; end: Uint8Array } {
   const end = prefixEnd(prefix);
@@ -195,13 +192,13 @@ export function readDurableState<Op, Result>(reader: KvReader): DurableState<Op,
   const log = readLog<Op>(reader);
   if (pointBytes === undefined) return { hardState, log };
   const point = decodeRecord(pointBytes) as Omit<Checkpoint<Result>, 'clients'>;
-  const clients = [...reader.scan(rangeOf(clientPrefix))].map((entry) => decodeRecord(entry.value) as ClientEntry<Result>);
-  return { hardState, checkpoint: { ...point, clients }, log };
+  return { hardState, checkpoint: { ...point, clients: readClientRows<Result>(reader) }, log };
 }
 
 export class ReplicaDriver<Op, Result> {
   private replicaValue: Replica<Op, Result> | undefined;
   private logValue: PersistedLog | undefined;
+  private clientsValue: PersistedClientTable<Result> | undefined;
   private readonly address: NodeAddress;
   private readonly tickMs: number;
   private readonly retryMs: number;
@@ -253,6 +250,7 @@ export class ReplicaDriver<Op, Result> {
     if (migrated > 0) env.logger.log('info', 'vsr: moved log entries kept one per key into a batch', { entries: migrated });
     const durable = readDurableState<Op, Result>(kv);
     this.logValue = new PersistedLog(kv);
+    this.clientsValue = new PersistedClientTable<Result>(kv);
     const adapter: StateMachine<Op, Result> = {
       apply: (op, opNumber, timestampMs) => this.options.stateMachine.apply(this.inTurn(), op, opNumber, timestampMs),
       snapshot: () => snapshotState(this.inTurn()),
@@ -307,6 +305,11 @@ export class ReplicaDriver<Op, Result> {
   private get log(): PersistedLog {
     assert(this.logValue !== undefined, 'driver not started');
     return this.logValue;
+  }
+
+  private get clients(): PersistedClientTable<Result> {
+    assert(this.clientsValue !== undefined, 'driver not started');
+    return this.clientsValue;
   }
 
   get replica(): Replica<Op, Result> {
@@ -572,17 +575,16 @@ export class ReplicaDriver<Op, Result> {
   private persist(transaction: KvTransaction, ready: Ready<Op, Result>): void {
     if (ready.installedCheckpoint !== undefined) {
       this.log.clear(transaction);
-      deleteAll(transaction, transaction.scan(rangeOf(clientPrefix)));
-      for (const client of ready.installedCheckpoint.clients) transaction.put(clientKey(client.clientId), encodeRecord(client));
+      this.clients.replace(transaction, ready.installedCheckpoint.clients);
     }
     if (ready.truncateAfterOpNumber !== undefined) this.log.truncate(transaction, ready.truncateAfterOpNumber);
     this.log.append(transaction, ready.entries);
     if (ready.hardState !== undefined) transaction.put(hardStateKey, encodeRecord(ready.hardState));
-    for (const { entry, result } of ready.committed) {
-      const row: ClientEntry<Result> = { clientId: entry.clientId, requestNumber: entry.requestNumber, opNumber: entry.opNumber, result };
-      transaction.put(clientKey(entry.clientId), encodeRecord(row));
-    }
-    for (const clientId of ready.evictedClients) transaction.delete(clientKey(clientId));
+    this.clients.commit(
+      transaction,
+      ready.committed.map(({ entry, result }): ClientEntry<Result> => ({ clientId: entry.clientId, requestNumber: entry.requestNumber, opNumber: entry.opNumber, result })),
+    );
+    this.clients.drop(transaction, ready.evictedClients);
     if (ready.committed.length > 0 || ready.installedCheckpoint !== undefined) {
       transaction.put(commitPointKey, encodeRecord(this.replica.commitPoint()));
     }
