@@ -31,8 +31,12 @@ describe('PersistedClientTable', () => {
   it('a turn is one delta however many rows; readers see the latest row of each client', async () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 8);
-    await kv.transact((transaction) => { table.commit(transaction, [row('a', 1, 1), row('b', 1, 2), row('a', 2, 3)]); });
-    await kv.transact((transaction) => { table.commit(transaction, [row('c', 1, 4), row('b', 2, 5)]); });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('a', 1, 1), row('b', 1, 2), row('a', 2, 3)]);
+    });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('c', 1, 4), row('b', 2, 5)]);
+    });
     assert.equal(keysUnder(kv, 'r/d/'), 2);
     assert.equal(keysUnder(kv, 'r/c/'), 0);
     assert.deepEqual(sorted(readClientRows(kv)), [row('a', 2, 3), row('b', 2, 5), row('c', 1, 4)]);
@@ -43,7 +47,9 @@ describe('PersistedClientTable', () => {
     const table = new PersistedClientTable<string | null>(kv, 3);
     let op = 0;
     for (let turn = 0; turn < 3; turn++) {
-      await kv.transact((transaction) => { table.commit(transaction, ['a', 'b'].map((clientId) => row(clientId, ++op, op))); });
+      await kv.transact((transaction) => {
+        table.commit(transaction, ['a', 'b'].map((clientId) => row(clientId, ++op, op)));
+      });
     }
     assert.equal(keysUnder(kv, 'r/d/'), 0);
     assert.equal(keysUnder(kv, 'r/c/'), 2);
@@ -54,9 +60,15 @@ describe('PersistedClientTable', () => {
   it('an evicted client stays gone, whether its row was folded or only in a delta', async () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 2);
-    await kv.transact((transaction) => { table.commit(transaction, [row('old', 1, 1), row('a', 1, 2)]); });
-    await kv.transact((transaction) => { table.commit(transaction, [row('b', 1, 3)]); }); // folds: 'old' is a row now
-    await kv.transact((transaction) => { table.commit(transaction, [row('fresh', 1, 4)]); }); // 'fresh' only in a delta
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('old', 1, 1), row('a', 1, 2)]);
+    });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('b', 1, 3)]); // folds: 'old' is a row now
+    });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('fresh', 1, 4)]); // 'fresh' only in a delta
+    });
     await kv.transact((transaction) => {
       table.commit(transaction, [row('c', 1, 5)]);
       table.drop(transaction, ['old', 'fresh']);
@@ -68,10 +80,18 @@ describe('PersistedClientTable', () => {
   it('an installed checkpoint replaces rows and deltas', async () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 2);
-    await kv.transact((transaction) => { table.commit(transaction, [row('a', 1, 1), row('b', 1, 2)]); });
-    await kv.transact((transaction) => { table.commit(transaction, [row('c', 1, 3)]); });
-    await kv.transact((transaction) => { table.commit(transaction, [row('d', 1, 4)]); });
-    await kv.transact((transaction) => { table.replace(transaction, [row('x', 7, 9)]); });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('a', 1, 1), row('b', 1, 2)]);
+    });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('c', 1, 3)]);
+    });
+    await kv.transact((transaction) => {
+      table.commit(transaction, [row('d', 1, 4)]);
+    });
+    await kv.transact((transaction) => {
+      table.replace(transaction, [row('x', 7, 9)]);
+    });
     assert.deepEqual(readClientRows(kv), [row('x', 7, 9)]);
     assert.equal(keysUnder(kv, 'r/d/'), 0);
   });
@@ -79,12 +99,20 @@ describe('PersistedClientTable', () => {
   it('a reopened table folds the deltas the last run left: no row is lost', async () => {
     const kv = new MemoryKvStore();
     const first = new PersistedClientTable<string | null>(kv, 4);
-    await kv.transact((transaction) => { first.commit(transaction, [row('a', 1, 1)]); });
-    await kv.transact((transaction) => { first.commit(transaction, [row('b', 1, 2)]); });
+    await kv.transact((transaction) => {
+      first.commit(transaction, [row('a', 1, 1)]);
+    });
+    await kv.transact((transaction) => {
+      first.commit(transaction, [row('b', 1, 2)]);
+    });
     const second = new PersistedClientTable<string | null>(kv, 4);
     assert.equal(second.unfoldedDeltas, 2);
-    await kv.transact((transaction) => { second.commit(transaction, [row('c', 1, 3)]); });
-    await kv.transact((transaction) => { second.commit(transaction, [row('d', 1, 4)]); }); // the 4th delta: folds
+    await kv.transact((transaction) => {
+      second.commit(transaction, [row('c', 1, 3)]);
+    });
+    await kv.transact((transaction) => {
+      second.commit(transaction, [row('d', 1, 4)]); // the 4th delta: folds
+    });
     assert.equal(keysUnder(kv, 'r/d/'), 0);
     assert.deepEqual(sorted(readClientRows(kv)).map((entry) => entry.clientId), ['a', 'b', 'c', 'd']);
   });
@@ -111,7 +139,9 @@ describe('PersistedClientTable', () => {
             table = new PersistedClientTable<string | null>(kv, foldEvery);
           } else if (current.kind === 'checkpoint') {
             const rows = current.clients.map((id) => row(`c${id}`, ++op, op));
-            kv.transactSync((transaction) => { table.replace(transaction, rows); });
+            kv.transactSync((transaction) => {
+              table.replace(transaction, rows);
+            });
             model.clear();
             for (const entry of rows) model.set(entry.clientId, entry);
           } else {
