@@ -12,9 +12,10 @@
 // machine it moves less than ops/s does, so it is the number to compare when
 // changing a cost.
 //
-// Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose]
+// Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose] [--async-backups]
 // (--profile writes a V8 CPU profile of every replica process into DIR;
-// --verbose prints each replica's turns.)
+// --verbose prints each replica's turns; --async-backups commits backups'
+// turns on lmdb's write thread, as a replica sharing its process does.)
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -326,7 +327,7 @@ async function main(): Promise<void> {
   }
 }
 
-const usage = 'usage: node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose]\n';
+const usage = 'usage: node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose] [--async-backups]\n';
 if (process.argv.includes('--help')) process.stdout.write(usage);
 else if (process.argv.includes('--replica')) await runReplica();
 else await main();
