@@ -18,30 +18,22 @@
 
 import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert } from '../stdx/assert.js';
-import { prefixEnd, utf8 } from '../stdx/bytes.js';
+import { utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { ClientEntry } from './client-table.js';
+import { deleteEntries, opKey, prefixRange } from './kv-keys.js';
 
 const rowPrefixText = 'r/c/';
 const rowPrefix = utf8(rowPrefixText);
 const deltaPrefix = utf8('r/d/');
-
-function rangeOf(prefix: Uint8Array): { start: Uint8Array; end: Uint8Array } {
-  const end = prefixEnd(prefix);
-  assert(end !== undefined);
-  return { start: prefix, end };
-}
 
 function rowKey(clientId: string): Uint8Array {
   return utf8(rowPrefixText + clientId);
 }
 
 function deltaKey(opNumber: number): Uint8Array {
-  assert(Number.isSafeInteger(opNumber) && opNumber > 0, `client delta for op ${opNumber}`);
-  const key = new Uint8Array(deltaPrefix.length + 8);
-  key.set(deltaPrefix);
-  new DataView(key.buffer).setBigUint64(deltaPrefix.length, BigInt(opNumber));
-  return key;
+  assert(opNumber > 0, `client delta for op ${opNumber}`);
+  return opKey(deltaPrefix, opNumber);
 }
 
 /** Fields per row in a delta: client id, request number, op number, result (one flat array: cheaper to encode than objects). */
@@ -72,18 +64,17 @@ function decodeDelta<Result>(value: Uint8Array): ClientEntry<Result>[] {
 }
 
 function deleteRange(transaction: KvTransaction, prefix: Uint8Array): void {
-  const keys = [...transaction.scan(rangeOf(prefix))].map((entry) => entry.key);
-  for (const key of keys) transaction.delete(key);
+  deleteEntries(transaction, transaction.scan(prefixRange(prefix)));
 }
 
 /** Every client's latest row: the folded rows, then the deltas in op order. */
 export function readClientRows<Result>(reader: KvReader): ClientEntry<Result>[] {
   const rows = new Map<string, ClientEntry<Result>>();
-  for (const entry of reader.scan(rangeOf(rowPrefix))) {
+  for (const entry of reader.scan(prefixRange(rowPrefix))) {
     const row = decodeRecord(entry.value) as ClientEntry<Result>;
     rows.set(row.clientId, row);
   }
-  for (const entry of reader.scan(rangeOf(deltaPrefix))) {
+  for (const entry of reader.scan(prefixRange(deltaPrefix))) {
     for (const row of decodeDelta<Result>(entry.value)) rows.set(row.clientId, row);
   }
   return [...rows.values()];
@@ -100,7 +91,7 @@ export class PersistedClientTable<Result> {
     private readonly foldEvery = 64,
   ) {
     assert(Number.isSafeInteger(foldEvery) && foldEvery >= 1, `fold every ${foldEvery} deltas`);
-    for (const entry of reader.scan(rangeOf(deltaPrefix))) {
+    for (const entry of reader.scan(prefixRange(deltaPrefix))) {
       this.deltas++;
       for (const row of decodeDelta<Result>(entry.value)) this.unfolded.set(row.clientId, row);
     }

@@ -25,13 +25,14 @@
 
 import type { TimerHandle } from '../io/clock.js';
 import type { Env } from '../io/env.js';
-import type { KvEntry, KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
+import type { KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
 import type { NodeAddress } from '../io/transport.js';
 import { AssertionError, assert } from '../stdx/assert.js';
-import { prefixEnd, utf8 } from '../stdx/bytes.js';
+import { utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
 import type { ClientEntry } from './client-table.js';
 import { PersistedClientTable, readClientRows } from './kv-client-table.js';
+import { deleteEntries, prefixRange } from './kv-keys.js';
 import { PersistedLog, migrateLegacyLog, readLog } from './kv-log.js';
 import { replicaMessageFromWire, encodeReplicaMessage } from './message-codec.js';
 import type { Checkpoint, Message } from './messages.js';
@@ -154,30 +155,19 @@ const commitPointKey = utf8('r/k');
 export const replicaKeyPrefix = utf8('r/');
 
 
-function rangeOf(prefix: Uint8Array): { start: Uint8Array; end: Uint8Array } {
-  const end = prefixEnd(prefix);
-  assert(end !== undefined);
-  return { start: prefix, end };
-}
-
-function deleteAll(transaction: KvTransaction, entries: Iterable<KvEntry>): void {
-  const keys = [...entries].map((entry) => entry.key);
-  for (const key of keys) transaction.delete(key);
-}
-
 /** The state machine's whole keyspace (everything outside r/) as one snapshot. */
 export function snapshotState(reader: KvReader): Uint8Array {
   const pairs: [Uint8Array, Uint8Array][] = [];
-  const own = rangeOf(replicaKeyPrefix);
+  const own = prefixRange(replicaKeyPrefix);
   for (const entry of reader.scan({ end: own.start })) pairs.push([entry.key, entry.value]);
   for (const entry of reader.scan({ start: own.end })) pairs.push([entry.key, entry.value]);
   return encodeRecord(pairs);
 }
 
 function restoreState(transaction: KvTransaction, snapshot: Uint8Array): void {
-  const own = rangeOf(replicaKeyPrefix);
-  deleteAll(transaction, transaction.scan({ end: own.start }));
-  deleteAll(transaction, transaction.scan({ start: own.end }));
+  const own = prefixRange(replicaKeyPrefix);
+  deleteEntries(transaction, transaction.scan({ end: own.start }));
+  deleteEntries(transaction, transaction.scan({ start: own.end }));
   for (const [key, value] of decodeRecord(snapshot) as [Uint8Array, Uint8Array][]) {
     assert(!(key.length >= 2 && key[0] === replicaKeyPrefix[0] && key[1] === replicaKeyPrefix[1]), 'a snapshot holds no replica keys');
     transaction.put(key, value);

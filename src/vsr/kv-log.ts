@@ -19,34 +19,22 @@
 // Keys: r/b/<u64 last op>. Stores written before batches kept one entry per
 // key under r/l/<u64 op>; migrateLegacyLog moves those into one batch.
 
-import type { KvEntry, KvReader, KvTransaction } from '../io/kv-store.js';
+import type { KvReader, KvTransaction } from '../io/kv-store.js';
 import { assert } from '../stdx/assert.js';
 import { prefixEnd, utf8 } from '../stdx/bytes.js';
 import { decodeRecord, encodeRecord } from '../stdx/codec.js';
+import { deleteEntries, opKey } from './kv-keys.js';
 import { MalformedEntryError, entryFromRecord, entryRecord } from './log-entry.js';
 import type { LogEntry } from './log-entry.js';
 
 const batchPrefix = utf8('r/b/');
 const legacyEntryPrefix = utf8('r/l/');
 
-function opKey(prefix: Uint8Array, opNumber: number): Uint8Array {
-  assert(Number.isSafeInteger(opNumber) && opNumber >= 0, `log key for op ${opNumber}`);
-  const key = new Uint8Array(prefix.length + 8);
-  key.set(prefix);
-  new DataView(key.buffer).setBigUint64(prefix.length, BigInt(opNumber));
-  return key;
-}
-
 function batchKey(lastOpNumber: number): Uint8Array {
   return opKey(batchPrefix, lastOpNumber);
 }
 
 const batchRangeEnd = prefixEnd(batchPrefix)!;
-
-function deleteKeys(transaction: KvTransaction, entries: Iterable<KvEntry>): void {
-  const keys = [...entries].map((entry) => entry.key);
-  for (const key of keys) transaction.delete(key);
-}
 
 /**
  * A batch's entries, in order, up to the first that does not decode; `whole`
@@ -131,7 +119,7 @@ export class PersistedLog {
     if (later.length === 0) return;
     // Batches are disjoint and ordered: only the first can also hold ops up to `opNumber`.
     const kept = decodeBatch(later[0]!.value).entries.filter((entry) => entry.opNumber <= opNumber);
-    deleteKeys(transaction, later);
+    deleteEntries(transaction, later);
     if (kept.length > 0) putBatch(transaction, kept);
   }
 
@@ -141,13 +129,13 @@ export class PersistedLog {
    * restart ignores its entries the checkpoint covers.
    */
   compact(transaction: KvTransaction, opNumber: number): void {
-    deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchKey(opNumber + 1) }));
+    deleteEntries(transaction, transaction.scan({ start: batchPrefix, end: batchKey(opNumber + 1) }));
   }
 
   /** Drops every persisted entry (state transfer installed a checkpoint). */
   clear(transaction: KvTransaction): void {
-    deleteKeys(transaction, transaction.scan({ start: batchPrefix, end: batchRangeEnd }));
-    deleteKeys(transaction, transaction.scan({ start: legacyEntryPrefix, end: prefixEnd(legacyEntryPrefix)! }));
+    deleteEntries(transaction, transaction.scan({ start: batchPrefix, end: batchRangeEnd }));
+    deleteEntries(transaction, transaction.scan({ start: legacyEntryPrefix, end: prefixEnd(legacyEntryPrefix)! }));
     this.lastOpNumber = 0;
   }
 }
@@ -172,7 +160,7 @@ export function migrateLegacyLog(transaction: KvTransaction): number {
     if (typeof opNumber !== 'number' || (entries.length > 0 && opNumber !== entries.at(-1)!.opNumber + 1)) break;
     entries.push(entry as LogEntry<unknown>);
   }
-  deleteKeys(transaction, legacy);
+  deleteEntries(transaction, legacy);
   if (entries.length > 0) new PersistedLog(transaction).append(transaction, entries);
   return legacy.length;
 }
