@@ -2,13 +2,17 @@
 // are copied so sender and receiver never share a buffer, as over a socket.
 // One-way sends are delivered on a microtask (never synchronously, as over a
 // socket; no timers, which core code may not use) and a missing listener or a
-// failing handler just loses the message.
+// failing handler just loses the message. With `messageBytesMax`, a longer
+// message throws 'too_large' at the sender, as the TCP transport's frame limit
+// does.
 
 import { TransportError } from './transport.js';
 import type { MessageHandler, NodeAddress, Transport } from './transport.js';
 
 export class InProcessTransport implements Transport {
   private readonly handlers = new Map<NodeAddress, MessageHandler>();
+
+  constructor(private readonly options: { readonly messageBytesMax?: number } = {}) {}
 
   listen(address: NodeAddress, handler: MessageHandler): void {
     if (this.handlers.has(address)) throw new Error(`Address "${address}" is already listening`);
@@ -20,6 +24,7 @@ export class InProcessTransport implements Transport {
   }
 
   async request(from: NodeAddress, to: NodeAddress, message: Uint8Array): Promise<Uint8Array> {
+    this.checkSize(to, message);
     const handler = this.handlers.get(to);
     if (handler === undefined) throw new TransportError('unreachable', `No listener at "${to}"`);
     let reply: Uint8Array;
@@ -33,6 +38,7 @@ export class InProcessTransport implements Transport {
   }
 
   send(from: NodeAddress, to: NodeAddress, message: Uint8Array): void {
+    this.checkSize(to, message);
     const copy = Uint8Array.from(message); // copied now: the caller may reuse its buffer
     queueMicrotask(() => {
       const handler = this.handlers.get(to);
@@ -43,5 +49,10 @@ export class InProcessTransport implements Transport {
         // A handler throwing synchronously loses the message too.
       }
     });
+  }
+
+  private checkSize(to: NodeAddress, message: Uint8Array): void {
+    const limit = this.options.messageBytesMax;
+    if (limit !== undefined && message.length > limit) throw new TransportError('too_large', `Message to "${to}" has ${message.length} bytes, the limit is ${limit}`);
   }
 }

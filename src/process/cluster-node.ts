@@ -86,6 +86,8 @@ async function startMetaReplica(config: NodeConfig, env: Env, transport: TcpTran
 
 /** Requests a metadata replica handles at once per connection (above a gateway's 256 in flight). */
 const metaHandlersInFlightMax = 1024;
+/** The metadata transport's frame limit: a state transfer is one message holding the whole state machine. */
+const metaPayloadBytesMax = 1024 * 1024 * 1024;
 
 export async function startClusterNode(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
   const { cluster, roles } = config;
@@ -114,8 +116,14 @@ export async function startClusterNode(config: NodeConfig, logger: Logger): Prom
   // Metadata replicas get a transport of their own: a gateway keeps up to 256
   // requests in flight on its one connection to a primary, and the blob
   // service's per-connection handler limit (each handler may hold an 8 MiB
-  // reply) would hold those ops to 64 at once. Metadata replies are small.
-  const metaTransport = (roles.meta ?? []).length === 0 ? undefined : new TcpTransport({ clusterSecret: cluster.secret, logger, handlersInFlightMax: metaHandlersInFlightMax });
+  // reply) would hold those ops to 64 at once. Metadata replies are small;
+  // one message is not: a state transfer carries a replica's whole state
+  // machine, so the frame limit is 1 GiB rather than the default 64 MiB (a
+  // lagging replica of a bigger state stays behind, logged; see "Not yet").
+  const metaTransport =
+    (roles.meta ?? []).length === 0
+      ? undefined
+      : new TcpTransport({ clusterSecret: cluster.secret, logger, handlersInFlightMax: metaHandlersInFlightMax, payloadBytesMax: metaPayloadBytesMax });
   try {
     if (metaTransport !== undefined) {
       const metaEnv: Env = { ...env, transport: metaTransport };

@@ -11,6 +11,7 @@ import { noFaults } from '../io/env.js';
 import { InProcessTransport } from '../io/in-process-transport.js';
 import type { KvTransaction } from '../io/kv-store.js';
 import { silentLogger } from '../io/logger.js';
+import type { Logger } from '../io/logger.js';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
 import { NodeClock } from '../io/node/node-clock.js';
 import { NodeDisk } from '../io/node/node-disk.js';
@@ -36,8 +37,8 @@ const register: TransactionalStateMachine<Op, Result> = {
 
 const addresses = ['r0', 'r1', 'r2'];
 
-function makeEnv(transport: InProcessTransport): Env {
-  return { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger: silentLogger };
+function makeEnv(transport: InProcessTransport, logger: Logger = silentLogger): Env {
+  return { clock: new NodeClock(), random: new NodeRandom(), disk: new NodeDisk(), transport, faults: noFaults, logger };
 }
 
 interface Group {
@@ -48,13 +49,14 @@ interface Group {
   readonly drivers: (ReplicaDriver<Op, Result> | undefined)[];
   /** Backups' turns commit with transactSync (ReplicaDriverOptions.syncBackupTurns). */
   readonly syncBackupTurns?: boolean;
+  readonly logger?: Logger;
 }
 
 const tuning = { timeouts: { heartbeatTicks: 2, prepareRetryTicks: 4, viewChangeTicksMin: 20, viewChangeTicksMax: 40, viewChangeRetryTicks: 4, repairTicks: 2 } };
 
 async function openReplica(group: Group, index: number, extra: object = {}): Promise<ReplicaDriver<Op, Result>> {
   const driver = await ReplicaDriver.open<Op, Result>({
-    env: makeEnv(group.transport),
+    env: makeEnv(group.transport, group.logger),
     kv: group.stores[index]!,
     stateMachine: register,
     replicaIndex: index,
@@ -69,10 +71,14 @@ async function openReplica(group: Group, index: number, extra: object = {}): Pro
   return driver;
 }
 
-async function openGroup(extra: object = {}, options: { stores?: MemoryKvStore[]; syncBackupTurns?: boolean } = {}): Promise<Group> {
+async function openGroup(
+  extra: object = {},
+  options: { stores?: MemoryKvStore[]; syncBackupTurns?: boolean; transport?: InProcessTransport; logger?: Logger } = {},
+): Promise<Group> {
   const group: Group = {
     keepAlive: setInterval(() => undefined, 50),
-    transport: new InProcessTransport(),
+    transport: options.transport ?? new InProcessTransport(),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     stores: options.stores ?? addresses.map(() => new MemoryKvStore()),
     drivers: [],
     ...(options.syncBackupTurns === true ? { syncBackupTurns: true } : {}),
@@ -241,6 +247,32 @@ describe('ReplicaDriver, synchronous backup turns', () => {
   });
 });
 
+describe('ReplicaDriver, a state too big for one message', () => {
+  it('the primary drops the state transfer it cannot send, logs it, and keeps serving; the lagging replica stays behind', async () => {
+    const logged: string[] = [];
+    const logger: Logger = {
+      log(level, message) {
+        if (level === 'error') logged.push(message);
+      },
+    };
+    const group = await openGroup({ logRetainOps: 2, compactOpsMin: 2 }, { transport: new InProcessTransport({ messageBytesMax: 8 * 1024 }), logger });
+    try {
+      await group.drivers[2]!.close();
+      group.drivers[2] = undefined;
+      // ~24 KiB of state: more than one message may carry.
+      for (let request = 1; request <= 48; request++) await submit(group, 'c', request, { key: `k${request}`, value: 'v'.repeat(500) });
+      await eventually(() => group.drivers[0]!.replica.logBaseOpNumber > 1, 'the primary compacted past the missing replica');
+      await openReplica(group, 2, { logRetainOps: 2, compactOpsMin: 2 });
+      await eventually(() => logged.some((message) => message.includes('exceeds the transport limit')), 'the primary logged the dropped transfer');
+      assert.equal(await submit(group, 'c', 49, { key: 'k1', value: 'after' }), 'v'.repeat(500), 'the primary still commits');
+      assert.equal(group.drivers[0]!.failed, undefined, 'the primary did not fail');
+      assert.ok(group.drivers[2]!.replica.commitNumber < 49, 'the lagging replica did not get the state');
+    } finally {
+      await closeGroup(group);
+    }
+  });
+});
+
 describe('ReplicaDriver, the network boundary', () => {
   it('answers a status probe, and refuses malformed messages without handing them to the replica', async () => {
     const group = await openGroup();
@@ -264,7 +296,7 @@ describe('ReplicaDriver, a replaced disk', () => {
     group.drivers[2] = undefined;
     group.stores[2] = new MemoryKvStore(); // The disk is gone.
     const replacement = await ReplicaDriver.open<Op, Result>({
-      env: makeEnv(group.transport),
+      env: makeEnv(group.transport, group.logger),
       kv: group.stores[2],
       stateMachine: register,
       replicaIndex: 2,
@@ -315,7 +347,7 @@ describe('ReplicaDriver, reconfiguration', () => {
 
   async function open(group: Group, index: number, extra: { joining?: boolean } = {}): Promise<ReplicaDriver<Op, Result>> {
     const driver = await ReplicaDriver.open<Op, Result>({
-      env: makeEnv(group.transport),
+      env: makeEnv(group.transport, group.logger),
       kv: group.stores[index]!,
       stateMachine: register,
       replicaIndex: index,

@@ -26,6 +26,7 @@
 import type { TimerHandle } from '../io/clock.js';
 import type { Env } from '../io/env.js';
 import type { KvReader, KvStore, KvTransaction } from '../io/kv-store.js';
+import { TransportError } from '../io/transport.js';
 import type { NodeAddress } from '../io/transport.js';
 import { AssertionError, assert } from '../stdx/assert.js';
 import { utf8 } from '../stdx/bytes.js';
@@ -604,13 +605,24 @@ export class ReplicaDriver<Op, Result> {
     if (!ready.repliesNow) this.answer(ready);
   }
 
-  /** Sends envelopes, encoding a message broadcast to several replicas (one object) once. */
+  /**
+   * Sends envelopes, encoding a message broadcast to several replicas (one
+   * object) once. A message over the transport's size limit (a state transfer
+   * of a state machine bigger than a frame) is dropped and logged, as a lost
+   * message would be: the replica asks again, and the primary keeps serving
+   * rather than failing its turn.
+   */
   private sendAll(envelopes: Ready<Op, Result>['messages']): void {
     const { env, addresses } = this.options;
     let last: { readonly message: object; readonly bytes: Uint8Array } | undefined;
     for (const { to, message } of envelopes) {
       if (last?.message !== message) last = { message, bytes: encodeReplicaMessage(message) };
-      env.transport.send(this.address, addresses[to]!, last.bytes);
+      try {
+        env.transport.send(this.address, addresses[to]!, last.bytes);
+      } catch (error) {
+        if (!(error instanceof TransportError && error.code === 'too_large')) throw error;
+        env.logger.log('error', 'vsr: a message exceeds the transport limit and was not sent', { type: message.type, to, bytes: last.bytes.length });
+      }
     }
   }
 
