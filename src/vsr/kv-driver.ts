@@ -155,7 +155,6 @@ const commitPointKey = utf8('r/k');
 /** Every key the driver owns; the rest of the keyspace is the state machine's. */
 export const replicaKeyPrefix = utf8('r/');
 
-
 /** The state machine's whole keyspace (everything outside r/) as one snapshot. */
 export function snapshotState(reader: KvReader): Uint8Array {
   const pairs: [Uint8Array, Uint8Array][] = [];
