@@ -227,6 +227,28 @@ describe('Replica', () => {
     assert.equal(backup.opNumber, 2);
   });
 
+  it('a primary sends its state to a replica behind its compacted log at most once per checkpointResendTicks', () => {
+    const primary = new Replica<Op, string | null>({ replicaIndex: 0, replicaCount: 3, stateMachine: new Register(), random: fixedRandom, logRetainOps: 2, compactOpsMin: 2 });
+    for (let number = 1; number <= 6; number++) primary.step(request('c', number, `v${number}`));
+    drain(primary);
+    primary.step({ type: 'prepare_ok', epoch: 0, view: 0, from: 1, opNumber: 6 });
+    drain(primary);
+    primary.checkpointed(primary.commitNumber);
+    primary.step(request('c', 7, 'v7'));
+    drain(primary);
+    assert.ok(primary.logBaseOpNumber > 0, 'the primary compacted');
+    const checkpointsAfterAsking = (): number => {
+      primary.step({ type: 'get_state', epoch: 0, view: 0, from: 2, opNumber: 0 });
+      return drain(primary).messages.filter((envelope) => envelope.to === 2 && envelope.message.type === 'checkpoint').length;
+    };
+    assert.equal(checkpointsAfterAsking(), 1);
+    assert.equal(checkpointsAfterAsking(), 0, 'asked again at once: one is on its way');
+    for (let tick = 0; tick < 49; tick++) primary.tick(1000 + tick);
+    assert.equal(checkpointsAfterAsking(), 0, 'still within 10 × repairTicks (50 ticks)');
+    primary.tick(2000);
+    assert.equal(checkpointsAfterAsking(), 1, 'sent again once the resend interval passed (the first may have been lost)');
+  });
+
   it('restarts from what it persisted and drops a corrupt tail', () => {
     const primary = replica(0, 1);
     for (let number = 1; number <= 3; number++) primary.step(request('c', number, `v${number}`));

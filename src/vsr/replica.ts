@@ -169,6 +169,12 @@ export interface ReplicaTimeouts {
   readonly viewChangeRetryTicks: number;
   /** A replica asks for missing state at most this often. */
   readonly repairTicks: number;
+  /**
+   * A primary sends its state machine (a checkpoint) to one replica at most
+   * this often (default 10 × repairTicks): the replica asks every
+   * repairTicks, and a big state takes longer than that to build and send.
+   */
+  readonly checkpointResendTicks?: number;
 }
 
 export const defaultTimeouts: ReplicaTimeouts = {
@@ -331,6 +337,9 @@ export class Replica<Op, Result> {
   private viewTimer = 0;
   private viewChangeRetryTimer = 0;
   private repairTimer = 0;
+  /** Ticks seen, and the tick at which a checkpoint last went to each replica (rate limit). */
+  private ticksSeen = 0;
+  private readonly checkpointSentTick = new Map<ReplicaIndex, number>();
   private epochStateTimer = 0;
   /** Epochs entered by this incarnation, and how many of those entries a Ready has made durable. */
   private epochChanges = 0;
@@ -793,6 +802,7 @@ export class Replica<Op, Result> {
 
   /** One tick of the driver's clock; `nowMs` is the wall clock, used only to timestamp new entries. */
   tick(nowMs: number): void {
+    this.ticksSeen++;
     this.nowMs = Math.max(this.nowMs, nowMs);
     this.repairTimer = Math.max(0, this.repairTimer - 1);
     this.epochStateTimer = Math.max(0, this.epochStateTimer - 1);
@@ -1122,12 +1132,20 @@ export class Replica<Op, Result> {
 
   private onGetState(message: Extract<Message<Op>, { type: 'get_state' }>): void {
     if (message.view !== this.viewValue || this.statusValue !== 'normal' || !this.isPrimary()) return;
-    if (message.opNumber < this.logBase || (message.opNumber < this.commitNumberValue && this.faults.fire('vsr.checkpoint_for_repair'))) {
-      // The entries it needs were compacted: send the state machine instead.
-      const checkpoint = this.checkpointAtCommit();
-      const state = this.stateMachine.snapshot();
-      this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state, config: this.config });
-      return;
+    const compacted = message.opNumber < this.logBase;
+    if (compacted || (message.opNumber < this.commitNumberValue && this.faults.fire('vsr.checkpoint_for_repair'))) {
+      const sentTick = this.checkpointSentTick.get(message.from);
+      const resendTicks = this.timeouts.checkpointResendTicks ?? 10 * this.timeouts.repairTicks;
+      if (sentTick === undefined || this.ticksSeen - sentTick >= resendTicks) {
+        // The entries it needs were compacted: send the state machine instead.
+        this.checkpointSentTick.set(message.from, this.ticksSeen);
+        const checkpoint = this.checkpointAtCommit();
+        const state = this.stateMachine.snapshot();
+        this.send(message.from, { type: 'checkpoint', view: this.viewValue, from: this.replicaIndex, checkpoint, state, config: this.config });
+        return;
+      }
+      // One is on its way (or was lost, and goes again once resendTicks have passed).
+      if (compacted) return;
     }
     const entries = this.entriesFrom(message.opNumber + 1, this.repairLimit());
     this.send(message.from, { type: 'new_state', view: this.viewValue, from: this.replicaIndex, entries, commitNumber: this.commitNumberValue });
