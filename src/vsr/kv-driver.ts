@@ -102,7 +102,7 @@ export interface ReplicaDriverOptions<Op, Result> {
    * store's write thread. Such a turn sends nothing before its writes are
    * durable (a backup's PrepareOk waits for its fsync either way), so its
    * latency is the same; what it saves is the thread hand-offs (measured on
-   * LMDB: ~130 µs of CPU a commit, a fifth of a backup's CPU in the group
+   * LMDB: ~130 µs of CPU a commit, about a sixth of a backup's CPU in the group
    * bench). The event loop is blocked for each commit (~0.3-1 ms), so only
    * where the replica has its process to itself. A primary's turns stay
    * asynchronous: its Prepares and replies leave before its own fsync.
