@@ -14,13 +14,15 @@
 //
 // Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose] [--async-backups]
 // (--profile writes a V8 CPU profile of every replica process into DIR;
-// --verbose prints each replica's turns; --async-backups commits backups'
+// --verbose prints each replica's turns, GC pauses and event-loop delay, and
+// the load generator's; --async-backups commits backups'
 // turns on lmdb's write thread, as a replica sharing its process does.)
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { noFaults } from '../src/io/env.js';
 import type { KvTransaction } from '../src/io/kv-store.js';
@@ -82,11 +84,12 @@ async function runReplica(): Promise<void> {
   });
   await transport.listening(addresses[index]!);
   process.send?.('ready');
+  const pauses = process.argv.includes('--verbose') ? watchPauses() : undefined;
   process.on('message', (message) => {
     if (message === 'stop') {
       void (async () => {
-        if (process.argv.includes('--verbose')) {
-          process.stderr.write(`replica ${index}/${addresses.length}: ${driver.turns} turns, ${(driver.turnMsTotal / driver.turns).toFixed(2)} ms per turn\n`);
+        if (pauses !== undefined) {
+          process.stderr.write(`replica ${index}/${addresses.length}: ${driver.turns} turns, ${(driver.turnMsTotal / driver.turns).toFixed(2)} ms per turn; ${pauses()}\n`);
         }
         await driver.close();
         await transport.close();
@@ -95,6 +98,34 @@ async function runReplica(): Promise<void> {
       })();
     }
   });
+}
+
+/**
+ * Starts counting this process's GC pauses (by kind) and event-loop delay;
+ * the function returned describes them so far. For --verbose: a latency tail
+ * is often one pause long.
+ */
+function watchPauses(): () => string {
+  const gc = new Map<string, { count: number; totalMs: number; maxMs: number }>();
+  const kinds: Record<number, string> = { [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = kinds[(entry as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other';
+      const seen = gc.get(kind) ?? { count: 0, totalMs: 0, maxMs: 0 };
+      seen.count++;
+      seen.totalMs += entry.duration;
+      seen.maxMs = Math.max(seen.maxMs, entry.duration);
+      gc.set(kind, seen);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  return () => {
+    const pauses = [...gc].map(([kind, seen]) => `${kind} ${seen.count}× avg ${(seen.totalMs / seen.count).toFixed(1)} max ${seen.maxMs.toFixed(1)} ms`);
+    const loop = `event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} max ${(delay.max / 1e6).toFixed(1)} ms`;
+    return [...pauses, loop].join(', ');
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -300,6 +331,7 @@ async function main(): Promise<void> {
   const seconds = flag('seconds', 5);
   const sessions = flag('sessions', 256);
   const root = await makeBenchRoot('tessera-vsr-bench-');
+  const pauses = process.argv.includes('--verbose') ? watchPauses() : undefined;
   try {
     process.stdout.write(`VSR group benchmark: ${sessions} client sessions, ${seconds} s per phase, ops of ~120 bytes, LMDB with fsync, TCP on 127.0.0.1\n`);
     const single = await measure(root, 1, sessions, seconds);
@@ -318,6 +350,7 @@ async function main(): Promise<void> {
     const p99Full = percentile([...three.full.latenciesMs].sort((a, b) => a - b), 0.99);
     const p99Half = percentile([...three.half.latenciesMs].sort((a, b) => a - b), 0.99);
     process.stdout.write(`ratio 3 replicas / group of 1 at 100% load: ${ratio.toFixed(2)}\n`);
+    if (pauses !== undefined) process.stderr.write(`load generator: ${pauses()}\n`);
     process.stdout.write(
       `target: >= 20000 ops/s (${threeFull >= 20_000 ? 'met' : 'MISSED'}: ${threeFull}) and p99 < 20 ms ` +
         `(${p99Full < 20 && p99Half < 20 ? 'met' : 'MISSED'}: ${p99Full.toFixed(1)} ms at 100%, ${p99Half.toFixed(1)} ms at 50%)\n`,
