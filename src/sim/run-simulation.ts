@@ -17,6 +17,7 @@ import type { ReplicaTimeouts, UnsafeFlags } from '../vsr/replica.js';
 import { Prng } from './prng.js';
 import type { ClockDrift, DiskFaults, NetworkFaults, Reconfiguration } from './simulation.js';
 import { Simulation, SimulationFailure, quietNetwork } from './simulation.js';
+import { PendingRestarts } from './pending-restarts.js';
 
 export interface RunOptions {
   /** Faults are injected during this much simulated time. */
@@ -141,7 +142,7 @@ class FaultSchedule {
   injected = 0;
   private nextFaultMs: number;
   /** Replicas crashed mid view change, to restart at `atMs` (at most one per replica). */
-  private readonly restarts: { readonly index: ReplicaIndex; readonly atMs: number }[] = [];
+  private readonly restarts = new PendingRestarts<{ readonly index: ReplicaIndex; readonly atMs: number }>();
 
   constructor(
     private readonly simulation: Simulation,
@@ -154,8 +155,7 @@ class FaultSchedule {
   runUntil(endMs: number): void {
     const { simulation } = this;
     while (simulation.nowMs < endMs) {
-      const restartMs = this.restarts.reduce((earliest, restart) => Math.min(earliest, restart.atMs), Number.POSITIVE_INFINITY);
-      simulation.runUntil(Math.min(endMs, this.nextFaultMs, restartMs, simulation.nowMs + watchStepMs));
+      simulation.runUntil(Math.min(endMs, this.nextFaultMs, this.restarts.nextMs(), simulation.nowMs + watchStepMs));
       if (simulation.nowMs >= endMs) return;
       this.restartDue();
       this.crashMidViewChange();
@@ -182,10 +182,7 @@ class FaultSchedule {
 
   private restartDue(): void {
     const { simulation } = this;
-    for (let position = this.restarts.length - 1; position >= 0; position--) {
-      const restart = this.restarts[position]!;
-      if (restart.atMs > simulation.nowMs) continue;
-      this.restarts.splice(position, 1);
+    for (const restart of this.restarts.takeDue(simulation.nowMs)) {
       if (simulation.isUp(restart.index) || !this.mayInject()) continue;
       simulation.restart(restart.index);
       this.log(`restart ${restart.index} (quick)`);
@@ -201,10 +198,9 @@ class FaultSchedule {
       simulation.crash(index);
       this.log(`crash ${index} (in view change to ${view})`);
       // The simulation's own crash-after-vote may have restarted it since an earlier quick crash: that restart is moot.
-      const stale = this.restarts.findIndex((restart) => restart.index === index);
-      if (stale >= 0) this.restarts.splice(stale, 1);
-      assert(this.restarts.length < simulation.replicaCount, `quick restarts pending for ${this.restarts.length} replicas of ${simulation.replicaCount}`);
-      this.restarts.push({ index, atMs: simulation.nowMs + simulation.prng.between(1, quickRestartMsMax) });
+      this.restarts.removeFirst((restart) => restart.index === index);
+      assert(this.restarts.size < simulation.replicaCount, `quick restarts pending for ${this.restarts.size} replicas of ${simulation.replicaCount}`);
+      this.restarts.add({ index, atMs: simulation.nowMs + simulation.prng.between(1, quickRestartMsMax) });
     }
   }
 

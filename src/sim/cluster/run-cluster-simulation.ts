@@ -25,6 +25,7 @@ import type { Logger } from '../../io/logger.js';
 import { listPartsToRepair } from '../../meta/shard-repair.js';
 import type { DriveState } from '../../placement/layout.js';
 import { assert } from '../../stdx/assert.js';
+import { PendingRestarts } from '../pending-restarts.js';
 import { Incarnation } from './incarnation.js';
 import { failureKind, faultPrefixSearch } from '../run-simulation.js';
 import { sweepSummary } from '../run-simulation.js';
@@ -93,7 +94,7 @@ function randomConditions(simulation: ClusterSimulation): NetworkConditions {
 class FaultSchedule {
   injected = 0;
   private nextFaultMs: number;
-  private readonly restarts: { readonly kind: 'meta' | 'blob' | 'gateway'; readonly index: number; readonly atMs: number }[] = [];
+  private readonly restarts = new PendingRestarts<{ readonly kind: 'meta' | 'blob' | 'gateway'; readonly index: number; readonly atMs: number }>();
   private drainAt: number | undefined;
   private killAt: number | undefined;
 
@@ -110,8 +111,7 @@ class FaultSchedule {
   async runUntil(endMs: number): Promise<void> {
     const { simulation } = this;
     while (simulation.nowMs < endMs && simulation.failure === undefined) {
-      const restartMs = this.restarts.reduce((earliest, restart) => Math.min(earliest, restart.atMs), Number.POSITIVE_INFINITY);
-      await simulation.runUntil(Math.min(endMs, this.nextFaultMs, restartMs));
+      await simulation.runUntil(Math.min(endMs, this.nextFaultMs, this.restarts.nextMs()));
       this.restartDue();
       if (simulation.nowMs >= this.nextFaultMs) {
         if (this.injected < this.faultsMax) this.inject();
@@ -131,10 +131,7 @@ class FaultSchedule {
 
   private restartDue(): void {
     const { simulation } = this;
-    for (let position = this.restarts.length - 1; position >= 0; position--) {
-      const restart = this.restarts[position]!;
-      if (restart.atMs > simulation.nowMs) continue;
-      this.restarts.splice(position, 1);
+    for (const restart of this.restarts.takeDue(simulation.nowMs)) {
       if (restart.kind === 'blob' && simulation.blobs[restart.index]!.dead) continue;
       if (restart.kind === 'meta') simulation.startMeta(restart.index);
       else if (restart.kind === 'blob') simulation.startBlob(restart.index);
@@ -144,7 +141,7 @@ class FaultSchedule {
   }
 
   private scheduleRestart(kind: 'meta' | 'blob' | 'gateway', index: number): void {
-    this.restarts.push({ kind, index, atMs: this.simulation.nowMs + this.simulation.prng.between(downMsMin, downMsMax) });
+    this.restarts.add({ kind, index, atMs: this.simulation.nowMs + this.simulation.prng.between(downMsMin, downMsMax) });
   }
 
   private inject(): void {
@@ -229,7 +226,7 @@ class FaultSchedule {
   /** Every node still down comes back now. */
   restartAll(): void {
     const { simulation } = this;
-    this.restarts.length = 0;
+    this.restarts.clear();
     for (const node of simulation.metas) if (!node.up && !node.starting) simulation.startMeta(node.index);
     for (const node of simulation.blobs) if (!node.up && !node.starting && !node.dead) simulation.startBlob(node.index);
     for (const node of simulation.gateways) if (!node.up && !node.starting) simulation.startGateway(node.index);
