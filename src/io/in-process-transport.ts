@@ -6,13 +6,17 @@
 // message throws 'too_large' at the sender, as the TCP transport's frame limit
 // does.
 
+import { assert } from '../stdx/assert.js';
 import { TransportError } from './transport.js';
 import type { MessageHandler, NodeAddress, Transport } from './transport.js';
 
 export class InProcessTransport implements Transport {
   private readonly handlers = new Map<NodeAddress, MessageHandler>();
 
-  constructor(private readonly options: { readonly messageBytesMax?: number } = {}) {}
+  constructor(private readonly options: { readonly messageBytesMax?: number } = {}) {
+    const limit = options.messageBytesMax;
+    assert(limit === undefined || (Number.isSafeInteger(limit) && limit >= 1), `message limit of ${limit} bytes`);
+  }
 
   listen(address: NodeAddress, handler: MessageHandler): void {
     if (this.handlers.has(address)) throw new Error(`Address "${address}" is already listening`);

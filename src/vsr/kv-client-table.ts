@@ -2,7 +2,7 @@
 // client (r/c/<client id>), hold its latest committed request and reply. A
 // turn that commits ops does not rewrite a row per op: it writes their rows
 // as one delta (r/d/<u64 op of its last commit>), one put however many ops.
-// Every `foldEvery` deltas, and before a turn drops clients, the rows of the
+// Every `foldEvery` (64) deltas, and before a turn drops clients, the rows of the
 // deltas not yet folded are written as rows, one put per client however many
 // of its ops they hold, and the deltas are deleted. Readers take the rows,
 // then the deltas in op order, the later row winning; a restart therefore
@@ -80,6 +80,9 @@ export function readClientRows<Result>(reader: KvReader): ClientEntry<Result>[] 
   return [...rows.values()];
 }
 
+/** Deltas written before they are folded into rows, unless told otherwise. */
+export const clientDeltasFoldEvery = 64;
+
 export class PersistedClientTable<Result> {
   /** The latest row of each client in a delta not yet folded. */
   private readonly unfolded = new Map<string, ClientEntry<Result>>();
@@ -88,7 +91,7 @@ export class PersistedClientTable<Result> {
   /** Picks up the deltas a previous run left unfolded. */
   constructor(
     reader: KvReader,
-    private readonly foldEvery = 64,
+    private readonly foldEvery = clientDeltasFoldEvery,
   ) {
     assert(Number.isSafeInteger(foldEvery) && foldEvery >= 1, `fold every ${foldEvery} deltas`);
     for (const entry of reader.scan(prefixRange(deltaPrefix))) {

@@ -395,6 +395,8 @@ export class Replica<Op, Result> {
     this.quorum = quorumOf(options.replicaCount);
     this.reconfiguration = options.reconfiguration;
     this.timeouts = options.timeouts ?? defaultTimeouts;
+    const resendTicks = this.timeouts.checkpointResendTicks;
+    assert(resendTicks === undefined || (Number.isSafeInteger(resendTicks) && resendTicks >= 1), `checkpoint resend every ${resendTicks} ticks`);
     assert(this.timeouts.viewChangeTicksMin < this.timeouts.viewChangeTicksMax, 'view change timeout range');
     this.batchOpsMax = options.batchOpsMax ?? 64;
     this.pipelineOpsMax = options.pipelineOpsMax ?? 256;
