@@ -48,7 +48,9 @@ function entryBody<Op>(entry: Omit<LogEntry<Op>, 'checksum'>): Uint8Array {
   return encodeRecord([entry.opNumber, entry.view, entry.clientId, entry.requestNumber, entry.timestampMs, entry.op, entry.previousChecksum]);
 }
 
-const checksumBytes = 16;
+/** A checksum's bytes at the end of a record (it is written as twice as many hex digits). */
+export const entryChecksumBytes = 16;
+const checksumBytes = entryChecksumBytes;
 
 function checksumOf(body: Uint8Array): string {
   return hash('sha256', body, 'hex').slice(0, 2 * checksumBytes);

@@ -43,6 +43,7 @@ import { assert } from '../stdx/assert.js';
 import { ClientTable } from './client-table.js';
 import type { LogEntry, LogSuffix } from './log-entry.js';
 import { intactPrefixLength, logOriginChecksum, makeEntry } from './log-entry.js';
+import { ReplicaLog } from './replica-log.js';
 import type { Checkpoint, EpochConfig, Envelope, Message, ReplicaIndex, ReplicaMessage, Reply } from './messages.js';
 
 /**
@@ -307,8 +308,12 @@ export class Replica<Op, Result> {
   /** The op number of a configuration entry held but not committed: nothing is prepared after it. */
   private configOpNumber: number | undefined;
   private statusValue: ReplicaStatus = 'normal';
-  /** Entries after `logBase`; entries up to it were compacted into a checkpoint. */
-  private readonly logValue: LogEntry<Op>[] = [];
+  /**
+   * Entries after `logBase`; entries up to it were compacted into a
+   * checkpoint. Committed entries but the one at the commit number are
+   * packed (see replica-log.ts), once handed to the driver.
+   */
+  private readonly logValue = new ReplicaLog<Op>();
   private logBase = 0;
   private baseChecksum = logOriginChecksum;
   private baseTimestampMs = 0;
@@ -471,7 +476,7 @@ export class Replica<Op, Result> {
   }
   /** The entries held, after `logBaseOpNumber`. */
   get log(): readonly LogEntry<Op>[] {
-    return this.logValue;
+    return this.logValue.slice();
   }
   /** Entries up to this op number were compacted away (or installed by state transfer). */
   get logBaseOpNumber(): number {
@@ -479,7 +484,7 @@ export class Replica<Op, Result> {
   }
   /** The entry at `opNumber`, if this replica still holds it. */
   entry(opNumber: number): LogEntry<Op> | undefined {
-    return opNumber > this.logBase ? this.logValue[opNumber - this.logBase - 1] : undefined;
+    return opNumber > this.logBase ? this.logValue.at(opNumber - this.logBase - 1) : undefined;
   }
   /** The state machine's state as of the commit number, named as a checkpoint (for the driver to persist). */
   checkpointAtCommit(): Checkpoint<Result> {
@@ -911,7 +916,19 @@ export class Replica<Op, Result> {
     this.truncateAfter = undefined;
     this.installedCheckpoint = undefined;
     this.readyInFlight = true;
+    this.packCommitted();
     return ready;
+  }
+
+  /**
+   * Packs the entries this replica needs again only to resend them: committed
+   * (so applied), handed to the driver, and before the commit number's own
+   * entry (commitPoint() reads it every turn that commits).
+   */
+  private packCommitted(): void {
+    const through = Math.min(this.commitNumberValue - 1, this.handedOffOpNumber);
+    const count = through - this.logBase - this.logValue.packedLength;
+    if (count > 0) this.logValue.pack(count);
   }
 
   /** Drops entries behind the durable checkpoint, keeping `logRetainOps`; returns the new base if it moved. */
@@ -920,7 +937,7 @@ export class Replica<Op, Result> {
     if (target - this.logBase < this.compactOpsMin) return undefined;
     assert(target <= this.commitNumberValue, `compacting uncommitted op ${target}`);
     const base = this.entryAt(target);
-    this.logValue.splice(0, target - this.logBase);
+    this.logValue.dropFront(target - this.logBase);
     this.logBase = target;
     this.baseChecksum = base.checksum;
     this.baseTimestampMs = base.timestampMs;
@@ -966,7 +983,7 @@ export class Replica<Op, Result> {
     // group of 1 has no one to ask and keeps the intact prefix.
     const stored = durable.log.filter((entry) => entry.opNumber > checkpoint.opNumber);
     const intactCount = intactPrefixLength(stored, checkpoint.opNumber, checkpoint.checksum);
-    this.logValue.push(...stored.slice(0, intactCount));
+    for (const entry of stored.slice(0, intactCount)) this.logValue.push(entry);
     const intact = this.opNumber;
     const corrupt = intactCount < stored.length;
     if (corrupt) this.logGeneration++;
@@ -1062,7 +1079,7 @@ export class Replica<Op, Result> {
     const batch = this.requestQueue.splice(0, take);
     const first = this.opNumber + 1;
     for (const request of batch) {
-      const previous = this.logValue.at(-1);
+      const previous = this.logValue.last();
       const timestampMs = Math.max(this.nowMs, previous?.timestampMs ?? this.baseTimestampMs);
       this.appendEntry(
         makeEntry({
@@ -1181,8 +1198,8 @@ export class Replica<Op, Result> {
     assert(kept.length === 0 || kept[0]!.previousChecksum === checkpoint.checksum, 'kept entries chain from the checkpoint');
     this.stateMachine.restore(state);
     this.clientTable.load(checkpoint.clients);
-    this.logValue.length = 0;
-    this.logValue.push(...kept);
+    this.logValue.clear();
+    for (const entry of kept) this.logValue.push(entry);
     this.logBase = checkpoint.opNumber;
     this.baseChecksum = checkpoint.checksum;
     this.baseTimestampMs = checkpoint.timestampMs;
@@ -1453,7 +1470,7 @@ export class Replica<Op, Result> {
   private truncateLog(opNumber: number): void {
     assert(opNumber >= this.commitNumberValue, `truncating committed op ${this.commitNumberValue}`);
     assert(opNumber >= this.logBase, `truncating compacted op ${opNumber}`);
-    this.logValue.length = opNumber - this.logBase;
+    this.logValue.truncate(opNumber - this.logBase);
     if (this.configOpNumber !== undefined && this.configOpNumber > opNumber) this.configOpNumber = undefined;
     this.logGeneration++;
     this.durableOpNumber = Math.min(this.durableOpNumber, opNumber);
@@ -1502,11 +1519,11 @@ export class Replica<Op, Result> {
   /** The checksum of op `opNumber` if this replica can name it (the base or a held entry). */
   private checksumAt(opNumber: number): string | undefined {
     if (opNumber === this.logBase) return this.baseChecksum;
-    return this.entry(opNumber)?.checksum;
+    return opNumber > this.logBase ? this.logValue.checksumAt(opNumber - this.logBase - 1) : undefined;
   }
 
   private lastChecksum(): string {
-    return this.logValue.at(-1)?.checksum ?? this.baseChecksum;
+    return this.logValue.checksumAt(this.logValue.length - 1) ?? this.baseChecksum;
   }
 
   /** Held entries from `opNumber` on (at most `limit`). */
