@@ -474,7 +474,7 @@ export class Replica<Op, Result> {
   get commitNumber(): number {
     return this.commitNumberValue;
   }
-  /** The entries held, after `logBaseOpNumber`. */
+  /** The entries held, after `logBaseOpNumber` (a copy; packed ones decoded again: for tests and checkers). */
   get log(): readonly LogEntry<Op>[] {
     return this.logValue.slice();
   }
