@@ -96,7 +96,9 @@ describe('MetaService: resizing a metadata group (VSR reconfiguration)', () => {
     assert.deepEqual(await submit(nodes, { type: 'set_group_size', replicaCount: 3 }), { status: 'ok' });
     await eventually(() => nodes.every((node) => node!.service.replicaStatus.epoch === 1 && node!.service.replicaStatus.status === 'normal'), 'all three in epoch 1', { timeoutMs: 10_000, stepMs: 20 });
     assert.equal(nodes[2].service.replicaStatus.replicaCount, 3);
-    assert.equal(nodes[2].service.listBuckets().length, 20, 'a joiner holds the state it joined with');
+    // The replica reports its status from memory, inside the turn that installs
+    // the state; local reads see the state once that turn's transaction commits.
+    await eventually(() => nodes[2]!.service.listBuckets().length === 20, 'a joiner holds the state it joined with', { timeoutMs: 10_000, stepMs: 20 });
 
     await stop(nodes[0]!);
     nodes[0] = undefined;

@@ -1,6 +1,7 @@
 // The replica's in-memory log (replica-log.ts): packed entries decode to the
 // entries that were packed, with their records and checksums; packed entries
-// are never truncated; dropping the front frees whole chunks. Checked by hand
+// are never truncated; dropping the front frees whole chunks; all() is
+// decoded once and never stale. Checked by hand
 // and against a plain array under random pushes, packs, truncations and drops.
 
 import { describe, it } from 'node:test';
@@ -56,6 +57,20 @@ describe('ReplicaLog', () => {
     assert.equal(log.checksumAt(10), undefined);
     assert.equal(log.last()?.opNumber, 10);
     assert.deepEqual(checksums(log.slice(4, 8)), checksums(entries.slice(4, 8)));
+  });
+
+  it('all() decodes once and gives the same array until the log changes; packing does not change it', () => {
+    const entries = chain(1, 6);
+    const log = new ReplicaLog<Op>();
+    for (const entry of entries.slice(0, 5)) log.push(entry);
+    log.pack(3);
+    const all = log.all();
+    assert.equal(log.all(), all);
+    log.pack(1);
+    assert.equal(log.all(), all, 'packing changes no entry');
+    log.push(entries[5]!);
+    assert.notEqual(log.all(), all);
+    assert.deepEqual(checksums(log.all()), checksums(entries));
   });
 
   it('truncates only entries that are not packed', () => {
@@ -149,6 +164,7 @@ describe('ReplicaLog', () => {
           }
           assert.equal(log.length, model.length);
           assert.equal(log.packedLength, packed);
+          assert.deepEqual(checksums(log.all()), checksums(model), 'all() is never stale');
         }
         assert.deepEqual(checksums(log.slice()), checksums(model));
         for (let index = 0; index < model.length; index++) assert.equal(log.checksumAt(index), model[index]!.checksum);

@@ -36,6 +36,8 @@ export class ReplicaLog<Op> {
   private firstPackedOpNumber = 0;
   /** The entries after the packed ones, as objects. */
   private readonly objects: LogEntry<Op>[] = [];
+  /** Every entry, decoded, as all() last gave them; dropped by any change. */
+  private allCached: readonly LogEntry<Op>[] | undefined;
 
   get length(): number {
     return this.packedChunkIds.length + this.objects.length;
@@ -78,19 +80,34 @@ export class ReplicaLog<Op> {
     return entries;
   }
 
+  /**
+   * Every entry, packed ones decoded. The array is kept until the log changes:
+   * a view change sends the whole log in each DoViewChange it repeats and in
+   * a StartView to every backup (10,000 packed entries decode in ~20-50 ms).
+   */
+  all(): readonly LogEntry<Op>[] {
+    this.allCached ??= this.slice();
+    return this.allCached;
+  }
+
   push(entry: LogEntry<Op>): void {
+    this.allCached = undefined;
     this.objects.push(entry);
   }
 
   /** Keeps the first `length` entries; packed ones are committed and never truncated. */
   truncate(length: number): void {
     assert(Number.isSafeInteger(length) && length >= this.packedChunkIds.length, `truncating the log to ${length} entries, below the ${this.packedChunkIds.length} packed`);
-    if (length < this.length) this.objects.length = length - this.packedChunkIds.length;
+    if (length < this.length) {
+      this.allCached = undefined;
+      this.objects.length = length - this.packedChunkIds.length;
+    }
   }
 
   /** Drops the first `count` entries (compacted into a checkpoint). */
   dropFront(count: number): void {
     assert(Number.isSafeInteger(count) && count >= 0 && count <= this.length, `dropping ${count} of ${this.length} entries`);
+    if (count > 0) this.allCached = undefined;
     const packed = Math.min(count, this.packedChunkIds.length);
     this.firstPackedOpNumber += packed;
     this.packedChunkIds.splice(0, packed);

@@ -474,9 +474,9 @@ export class Replica<Op, Result> {
   get commitNumber(): number {
     return this.commitNumberValue;
   }
-  /** The entries held, after `logBaseOpNumber` (a copy; packed ones decoded again: for tests and checkers). */
+  /** The entries held, after `logBaseOpNumber` (packed ones decoded again: for tests and checkers). */
   get log(): readonly LogEntry<Op>[] {
-    return this.logValue.slice();
+    return this.logValue.all();
   }
   /** Entries up to this op number were compacted away (or installed by state transfer). */
   get logBaseOpNumber(): number {
@@ -1538,7 +1538,7 @@ export class Replica<Op, Result> {
   }
 
   private logSuffix(): LogSuffix<Op> {
-    return { baseOpNumber: this.logBase, baseChecksum: this.baseChecksum, baseTimestampMs: this.baseTimestampMs, entries: this.logValue.slice() };
+    return { baseOpNumber: this.logBase, baseChecksum: this.baseChecksum, baseTimestampMs: this.baseTimestampMs, entries: this.logValue.all() };
   }
 
   private hardStateToPersist(): HardState {
