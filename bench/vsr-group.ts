@@ -17,8 +17,8 @@
 //
 // Run: npm run build && node dist/bench/vsr-group.js [--seconds 5] [--sessions 256] [--profile DIR] [--verbose] [--async-backups]
 // (--profile writes a V8 CPU profile of every replica process into DIR;
-// --verbose prints each replica's turns, GC pauses and event-loop delay, and
-// the load generator's; --async-backups commits backups'
+// --verbose prints each replica's turns (the longest too), GC pauses and
+// event-loop delay, and the load generator's; --async-backups commits backups'
 // turns on lmdb's write thread, as a replica sharing its process does.)
 
 import { spawn } from 'node:child_process';
@@ -96,7 +96,10 @@ async function runReplica(): Promise<void> {
     if (message === 'stop') {
       void (async () => {
         if (pauses !== undefined) {
-          process.stderr.write(`replica ${index}/${addresses.length}: ${driver.turns} turns, ${(driver.turnMsTotal / driver.turns).toFixed(2)} ms per turn; ${pauses()}\n`);
+          // A longest turn far above the rest on every replica at once is the disk (their fsyncs stalled together).
+          process.stderr.write(
+            `replica ${index}/${addresses.length}: ${driver.turns} turns, ${(driver.turnMsTotal / driver.turns).toFixed(2)} ms per turn, longest ${driver.turnMsMax.toFixed(1)} ms; ${pauses()}\n`,
+          );
         }
         await driver.close();
         await transport.close();

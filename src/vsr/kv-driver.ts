@@ -211,9 +211,10 @@ export class ReplicaDriver<Op, Result> {
   private nextReadId = 1;
   private readonly readTimeoutMs: number;
   private idle: (() => void)[] = [];
-  /** Turns run (KvStore transactions) and the time they took, for tests and benchmarks. */
+  /** Turns run (KvStore transactions), the time they took and the longest, for tests and benchmarks. */
   turns = 0;
   turnMsTotal = 0;
+  turnMsMax = 0;
 
   private constructor(private readonly options: ReplicaDriverOptions<Op, Result>) {
     assert(options.replicaIndex >= 0 && options.replicaIndex < options.addresses.length, `replica index ${options.replicaIndex}`);
@@ -563,7 +564,9 @@ export class ReplicaDriver<Op, Result> {
     const { kv } = this.options;
     const sync = this.options.syncBackupTurns === true && !(replica.status === 'normal' && replica.isPrimary());
     const outcome = sync ? kv.transactSync(work) : await kv.transact(work);
-    this.turnMsTotal += this.options.env.clock.monotonicMs() - startedMs;
+    const turnMs = this.options.env.clock.monotonicMs() - startedMs;
+    this.turnMsTotal += turnMs;
+    this.turnMsMax = Math.max(this.turnMsMax, turnMs);
     for (const readId of refused) this.settleRead(readId, false);
     if (outcome === undefined) return;
     // Durable: now it may be said.
