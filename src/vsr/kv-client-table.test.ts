@@ -27,29 +27,31 @@ function row(clientId: string, requestNumber: number, opNumber: number): Row {
   return { clientId, requestNumber, opNumber, result: `${clientId}@${opNumber}` };
 }
 
+/** One driver turn's writes to the table: its committed rows, then the clients it evicted. */
+function turn(kv: MemoryKvStore, table: PersistedClientTable<string | null>, rows: readonly Row[], dropped: readonly string[] = []): void {
+  kv.transactSync((transaction) => {
+    table.commit(transaction, rows);
+    table.drop(transaction, dropped);
+  });
+}
+
 describe('PersistedClientTable', () => {
-  it('a turn is one delta however many rows; readers see the latest row of each client', async () => {
+  it('a turn is one delta however many rows; readers see the latest row of each client', () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 8);
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('a', 1, 1), row('b', 1, 2), row('a', 2, 3)]);
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('c', 1, 4), row('b', 2, 5)]);
-    });
+    turn(kv, table, [row('a', 1, 1), row('b', 1, 2), row('a', 2, 3)]);
+    turn(kv, table, [row('c', 1, 4), row('b', 2, 5)]);
     assert.equal(keysUnder(kv, 'r/d/'), 2);
     assert.equal(keysUnder(kv, 'r/c/'), 0);
     assert.deepEqual(sorted(readClientRows(kv)), [row('a', 2, 3), row('b', 2, 5), row('c', 1, 4)]);
   });
 
-  it('every foldEvery deltas the rows are folded: one row per client, no deltas left', async () => {
+  it('every foldEvery deltas the rows are folded: one row per client, no deltas left', () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 3);
     let op = 0;
-    for (let turn = 0; turn < 3; turn++) {
-      await kv.transact((transaction) => {
-        table.commit(transaction, ['a', 'b'].map((clientId) => row(clientId, ++op, op)));
-      });
+    for (let round = 0; round < 3; round++) {
+      turn(kv, table, ['a', 'b'].map((clientId) => row(clientId, ++op, op)));
     }
     assert.equal(keysUnder(kv, 'r/d/'), 0);
     assert.equal(keysUnder(kv, 'r/c/'), 2);
@@ -57,22 +59,13 @@ describe('PersistedClientTable', () => {
     assert.deepEqual(sorted(readClientRows(kv)), [row('a', 5, 5), row('b', 6, 6)]);
   });
 
-  it('an evicted client stays gone, whether its row was folded or only in a delta', async () => {
+  it('an evicted client stays gone, whether its row was folded or only in a delta', () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 2);
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('old', 1, 1), row('a', 1, 2)]);
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('b', 1, 3)]); // folds: 'old' is a row now
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('fresh', 1, 4)]); // 'fresh' only in a delta
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('c', 1, 5)]);
-      table.drop(transaction, ['old', 'fresh']);
-    });
+    turn(kv, table, [row('old', 1, 1), row('a', 1, 2)]);
+    turn(kv, table, [row('b', 1, 3)]); // folds: 'old' is a row now
+    turn(kv, table, [row('fresh', 1, 4)]); // 'fresh' only in a delta
+    turn(kv, table, [row('c', 1, 5)], ['old', 'fresh']);
     assert.deepEqual(sorted(readClientRows(kv)).map((entry) => entry.clientId), ['a', 'b', 'c']);
     assert.equal(keysUnder(kv, 'r/d/'), 0, 'dropping folds first, so no delta holds a dropped client');
   });
@@ -80,15 +73,9 @@ describe('PersistedClientTable', () => {
   it('an installed checkpoint replaces rows and deltas', async () => {
     const kv = new MemoryKvStore();
     const table = new PersistedClientTable<string | null>(kv, 2);
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('a', 1, 1), row('b', 1, 2)]);
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('c', 1, 3)]);
-    });
-    await kv.transact((transaction) => {
-      table.commit(transaction, [row('d', 1, 4)]);
-    });
+    turn(kv, table, [row('a', 1, 1), row('b', 1, 2)]);
+    turn(kv, table, [row('c', 1, 3)]);
+    turn(kv, table, [row('d', 1, 4)]);
     await kv.transact((transaction) => {
       table.replace(transaction, [row('x', 7, 9)]);
     });
@@ -96,23 +83,15 @@ describe('PersistedClientTable', () => {
     assert.equal(keysUnder(kv, 'r/d/'), 0);
   });
 
-  it('a reopened table folds the deltas the last run left: no row is lost', async () => {
+  it('a reopened table folds the deltas the last run left: no row is lost', () => {
     const kv = new MemoryKvStore();
     const first = new PersistedClientTable<string | null>(kv, 4);
-    await kv.transact((transaction) => {
-      first.commit(transaction, [row('a', 1, 1)]);
-    });
-    await kv.transact((transaction) => {
-      first.commit(transaction, [row('b', 1, 2)]);
-    });
+    turn(kv, first, [row('a', 1, 1)]);
+    turn(kv, first, [row('b', 1, 2)]);
     const second = new PersistedClientTable<string | null>(kv, 4);
     assert.equal(second.unfoldedDeltas, 2);
-    await kv.transact((transaction) => {
-      second.commit(transaction, [row('c', 1, 3)]);
-    });
-    await kv.transact((transaction) => {
-      second.commit(transaction, [row('d', 1, 4)]); // the 4th delta: folds
-    });
+    turn(kv, second, [row('c', 1, 3)]);
+    turn(kv, second, [row('d', 1, 4)]); // the 4th delta: folds
     assert.equal(keysUnder(kv, 'r/d/'), 0);
     assert.deepEqual(sorted(readClientRows(kv)).map((entry) => entry.clientId), ['a', 'b', 'c', 'd']);
   });
@@ -148,10 +127,7 @@ describe('PersistedClientTable', () => {
             const rows = current.clients.map((id) => row(`c${id}`, ++op, op));
             // A client may be committed and then evicted in one turn (a tiny table): it ends dropped.
             const dropped = [...new Set(current.dropped.map((id) => `c${id}`))];
-            kv.transactSync((transaction) => {
-              table.commit(transaction, rows);
-              table.drop(transaction, dropped);
-            });
+            turn(kv, table, rows, dropped);
             for (const entry of rows) model.set(entry.clientId, entry);
             for (const id of dropped) model.delete(id);
           }
