@@ -8,16 +8,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
-import { utf8 } from '../stdx/bytes.js';
+import { keysUnder } from '../../test/helpers/kv.js';
 import type { ClientEntry } from './client-table.js';
 import { PersistedClientTable, readClientRows } from './kv-client-table.js';
 
 type Row = ClientEntry<string | null>;
-
-function keysUnder(kv: MemoryKvStore, prefix: string): number {
-  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-  return [...kv.scan({ start: utf8(prefix), end: utf8(end) })].length;
-}
 
 function sorted(rows: readonly Row[]): Row[] {
   return [...rows].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));

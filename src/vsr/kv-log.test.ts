@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryKvStore } from '../io/memory-kv-store.js';
+import { keysUnder } from '../../test/helpers/kv.js';
 import { utf8 } from '../stdx/bytes.js';
 import { encodeRecord } from '../stdx/codec.js';
 import { PersistedLog, migrateLegacyLog, readLog } from './kv-log.js';
@@ -28,10 +29,6 @@ function chain(first: number, last: number, view = 0, previous?: LogEntry<Op>): 
 
 function opsOf(log: readonly LogEntry<Op>[]): number[] {
   return log.map((entry) => entry.opNumber);
-}
-
-function keyCount(kv: MemoryKvStore, prefix: string): number {
-  return [...kv.scan({ start: utf8(prefix), end: utf8(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)) })].length;
 }
 
 describe('entry records', () => {
@@ -74,7 +71,7 @@ describe('the persisted log', () => {
       log.append(transaction, entries.slice(100, 101));
       log.append(transaction, entries.slice(101));
     });
-    assert.equal(keyCount(kv, 'r/b/'), 3);
+    assert.equal(keysUnder(kv, 'r/b/'), 3);
     const read = readLog<Op>(kv);
     assert.deepEqual(opsOf(read), opsOf(entries));
     assert.equal(intactPrefixLength(read), 250);
@@ -112,7 +109,7 @@ describe('the persisted log', () => {
       log.truncate(transaction, 10);
     });
     assert.deepEqual(opsOf(readLog(kv)), opsOf(entries.slice(0, 10)));
-    assert.equal(keyCount(kv, 'r/b/'), 1);
+    assert.equal(keysUnder(kv, 'r/b/'), 1);
   });
 
   it('compaction drops whole batches covered by the checkpoint and keeps the one that reaches past it', async () => {
@@ -179,7 +176,7 @@ describe('the persisted log', () => {
       }
     });
     assert.equal(await kv.transact((transaction) => migrateLegacyLog(transaction)), 5);
-    assert.equal(keyCount(kv, 'r/l/'), 0);
+    assert.equal(keysUnder(kv, 'r/l/'), 0);
     const read = readLog<Op>(kv);
     assert.deepEqual(read, entries);
     assert.equal(intactPrefixLength(read), 5);
